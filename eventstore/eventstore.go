@@ -53,8 +53,8 @@ type Proposed struct {
 	Metadata Metadata
 }
 
-// Record is a committed record as the log returns it. Records are shared
-// between readers: treat Data as read-only.
+// Record is a committed record as the log returns it. Each read returns the
+// caller's own copy of Data.
 type Record struct {
 	ID       uuid.UUID
 	Stream   string

@@ -107,8 +107,10 @@ func TestKillDuringAppends(t *testing.T) {
 			}
 			close(lines)
 		}()
-		// Let it append for a while, then kill it mid-stream.
-		deadline := time.After(time.Duration(50+rand.IntN(250)) * time.Millisecond)
+		// Once it acknowledges, let it append for a while, then kill it
+		// mid-stream.
+		var deadline <-chan time.Time
+		stuck := time.After(60 * time.Second)
 		n := 0
 	read:
 		for {
@@ -124,10 +126,15 @@ func TestKillDuringAppends(t *testing.T) {
 				rev, _ := strconv.ParseUint(f[3], 10, 64)
 				pos, _ := strconv.ParseUint(f[4], 10, 64)
 				acked[uuid.MustParse(f[2])] = ack{f[1], rev, pos}
-				n++
+				if n++; n == 1 {
+					deadline = time.After(time.Duration(50+rand.IntN(250)) * time.Millisecond)
+				}
 			case <-deadline:
 				cmd.Process.Signal(syscall.SIGKILL)
 				deadline = nil
+			case <-stuck:
+				cmd.Process.Signal(syscall.SIGKILL)
+				t.Fatalf("cycle %d: the child acknowledged %d appends in 60 s", cycle, n)
 			}
 		}
 		cmd.Wait()

@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"encoding/binary"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
@@ -591,6 +592,7 @@ func (s *Store) readPositions(positions []uint64) ([]eventstore.Record, error) {
 		s.mu.RLock()
 		if r, ok := s.cache.get(p); ok {
 			s.mu.RUnlock()
+			r.Data = append(json.RawMessage(nil), r.Data...)
 			out = append(out, r)
 			i++
 			continue
@@ -644,16 +646,19 @@ type subscription struct {
 
 func (sub *subscription) Next(ctx context.Context) (eventstore.Record, error) {
 	for {
+		select {
+		case <-sub.closed:
+			return eventstore.Record{}, eventstore.ErrClosed
+		default:
+		}
+		if sub.s.closed.Load() {
+			return eventstore.Record{}, eventstore.ErrClosed
+		}
 		if sub.i < len(sub.buf) {
 			r := sub.buf[sub.i]
 			sub.i++
 			sub.next = r.Position + 1
 			return r, nil
-		}
-		select {
-		case <-sub.closed:
-			return eventstore.Record{}, eventstore.ErrClosed
-		default:
 		}
 		s := sub.s
 		s.mu.RLock()

@@ -384,9 +384,20 @@ func (c *recordCache) rangeCopy(from, to uint64) ([]eventstore.Record, bool) {
 	if c.n == 0 || from < c.first || to >= c.first+uint64(c.n) {
 		return nil, false
 	}
+	// Readers get their own copy of the data: nothing they do to it can
+	// reach the cache or another reader.
 	out := make([]eventstore.Record, 0, to-from+1)
+	size := 0
 	for p := from; p <= to; p++ {
-		out = append(out, c.ring[p%uint64(len(c.ring))])
+		size += len(c.ring[p%uint64(len(c.ring))].Data)
+	}
+	buf := make([]byte, 0, size)
+	for p := from; p <= to; p++ {
+		r := c.ring[p%uint64(len(c.ring))]
+		start := len(buf)
+		buf = append(buf, r.Data...)
+		r.Data = buf[start:len(buf):len(buf)]
+		out = append(out, r)
 	}
 	return out, true
 }
