@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"math"
 	"strings"
 	"time"
 	"unicode/utf8"
@@ -11,9 +12,9 @@ import (
 	"github.com/google/uuid"
 )
 
-// MaxRecordSize is the largest encoded record (type, data and metadata
-// together) a store accepts. Larger records are refused with
-// ErrRecordTooLarge and nothing is written.
+// MaxRecordSize bounds a record's type, data and acting user together, in
+// bytes. Larger records are refused with ErrRecordTooLarge and nothing is
+// written. (Stores add their own framing: the stream name, IDs, times.)
 const MaxRecordSize = 1 << 20
 
 // MaxStreamNameLength and MaxTypeLength bound the names a record carries.
@@ -93,8 +94,18 @@ const (
 	StreamExists Expected = -3
 )
 
-// Exact requires that the stream's last record has revision rev.
-func Exact(rev uint64) Expected { return Expected(rev) }
+// Exact requires that the stream's last record has revision rev. A
+// revision beyond what Expected can hold gives an invalid condition, which
+// Append refuses, rather than silently meaning Any.
+func Exact(rev uint64) Expected {
+	if rev > math.MaxInt64 {
+		return invalidExpected
+	}
+	return Expected(rev)
+}
+
+// invalidExpected is a condition no Append accepts.
+const invalidExpected Expected = math.MinInt64
 
 // Valid reports whether e is one of the defined conditions.
 func (e Expected) Valid() bool { return e >= StreamExists }
@@ -237,7 +248,9 @@ func ValidateAppend(stream string, expected Expected, records []Proposed) error 
 		if r.Type == "" || len(r.Type) > MaxTypeLength || !utf8.ValidString(r.Type) {
 			return fmt.Errorf("%w: record %d: type must be 1-%d bytes of UTF-8", ErrInvalidRecord, i, MaxTypeLength)
 		}
-		if len(r.Data) == 0 || !json.Valid(r.Data) {
+		// json.Valid accepts invalid UTF-8 inside strings, which anything
+		// that re-encodes the JSON would alter: refuse it too.
+		if len(r.Data) == 0 || !json.Valid(r.Data) || !utf8.Valid(r.Data) {
 			return fmt.Errorf("%w: record %d (%s): data is not valid JSON", ErrInvalidData, i, r.Type)
 		}
 		if n := len(r.Type) + len(r.Data) + len(r.Metadata.User); n > MaxRecordSize {

@@ -68,22 +68,10 @@ func testCloseUnblocksNext(t *testing.T, h Harness) {
 	ctx := testContext(t)
 
 	mustAppend(t, ctx, s, "shut-1", eventstore.NoStream, events(1, "T", "x"))
-	sub, err := s.Subscribe(ctx, 1)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer sub.Close()
-	errc := make(chan error, 1)
-	go func() { _, err := sub.Next(ctx); errc <- err }()
+	subs := subscribeN(t, ctx, s, 1, 4)
+	errc := blockedNexts(ctx, subs)
 	if err := s.Close(); err != nil {
 		t.Fatalf("Close: %v", err)
 	}
-	select {
-	case err := <-errc:
-		if !errors.Is(err, eventstore.ErrClosed) {
-			t.Fatalf("Next during store Close: %v, want ErrClosed", err)
-		}
-	case <-ctx.Done():
-		t.Fatal("closing the store did not unblock Next")
-	}
+	wantErrs(t, ctx, errc, len(subs), eventstore.ErrClosed, "closing the store")
 }

@@ -42,11 +42,11 @@ type Harness struct {
 }
 
 // timeout bounds each test's waits. It is far above what a correct store
-// needs (the suite runs in about a second in memory); its only job is to
-// turn a hang (a lost wake-up, a blocked writer) into a failure that names
-// what it was waiting for. It is generous because durable stores pay an
-// fsync per commit and CI runs with -race on two cores.
-const timeout = 30 * time.Second
+// needs (each test takes well under a second, in memory or on disk); its
+// job is to turn a hang (a lost wake-up, a blocked writer) into a failure
+// that names what it was waiting for, soon enough that a broken store
+// fails the suite in minutes rather than at go test's own timeout.
+const timeout = 10 * time.Second
 
 // Run runs the conformance suite against the store h opens. Every test
 // opens its own store in its own directory, so tests run in parallel and

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"runtime"
 	"sync"
 	"testing"
 	"time"
@@ -45,6 +46,62 @@ func noMore(t *testing.T, ctx context.Context, sub eventstore.Subscription) {
 	defer cancel()
 	if r, err := sub.Next(ctx); !errors.Is(err, context.DeadlineExceeded) {
 		t.Fatalf("Next past the last record: got position %d, %v; want context.DeadlineExceeded", r.Position, err)
+	}
+}
+
+// blockedNexts calls Next on each of subs from its own goroutine (the port
+// does not promise that one subscription's Next is safe for concurrent
+// calls) and returns the channel their errors arrive on. It returns once
+// every goroutine is about to call Next, so that what the caller does
+// next (close, cancel) most likely finds them blocked inside it. Nothing
+// can prove a goroutine is blocked without a hook into the store, so this
+// is a best effort; several waiters make it very likely that one is caught
+// blocked, and the checks hold either way.
+func blockedNexts(ctx context.Context, subs []eventstore.Subscription) <-chan error {
+	errc := make(chan error, len(subs))
+	var started sync.WaitGroup
+	for _, sub := range subs {
+		started.Add(1)
+		go func() {
+			started.Done()
+			_, err := sub.Next(ctx)
+			errc <- err
+		}()
+	}
+	started.Wait()
+	runtime.Gosched()
+	return errc
+}
+
+// subscribeN opens n subscriptions after position after, closed when the
+// test ends.
+func subscribeN(t *testing.T, ctx context.Context, s eventstore.Store, after uint64, n int) []eventstore.Subscription {
+	t.Helper()
+	subs := make([]eventstore.Subscription, n)
+	for i := range subs {
+		sub, err := s.Subscribe(ctx, after)
+		if err != nil {
+			t.Fatalf("Subscribe(%d): %v", after, err)
+		}
+		t.Cleanup(func() { _ = sub.Close() })
+		subs[i] = sub
+	}
+	return subs
+}
+
+// wantErrs waits for n errors on errc, each matching want, failing the
+// test if ctx ends first: then whatever should have woken them did not.
+func wantErrs(t *testing.T, ctx context.Context, errc <-chan error, n int, want error, what string) {
+	t.Helper()
+	for i := range n {
+		select {
+		case err := <-errc:
+			if !errors.Is(err, want) {
+				t.Fatalf("%s: a blocked Next returned %v, want %v", what, err, want)
+			}
+		case <-ctx.Done():
+			t.Fatalf("%s: %d of %d blocked Next calls never returned", what, n-i, n)
+		}
 	}
 }
 
@@ -240,34 +297,25 @@ func testSubscriptionClose(t *testing.T, h Harness) {
 	ctx := testContext(t)
 
 	mustAppend(t, ctx, s, "close-1", eventstore.NoStream, events(2, "T", "close"))
-	waiting, err := s.Subscribe(ctx, 2)
-	if err != nil {
-		t.Fatal(err)
-	}
+	waiting := subscribeN(t, ctx, s, 2, 4)
 	other, err := s.Subscribe(ctx, 0)
 	if err != nil {
 		t.Fatal(err)
 	}
 	defer other.Close()
 
-	errc := make(chan error, 1)
-	go func() { _, err := waiting.Next(ctx); errc <- err }()
-	if err := waiting.Close(); err != nil {
-		t.Fatalf("Subscription.Close: %v", err)
-	}
-	select {
-	case err := <-errc:
-		if !errors.Is(err, eventstore.ErrClosed) {
-			t.Fatalf("Next blocked during Close: %v, want ErrClosed", err)
+	errc := blockedNexts(ctx, waiting)
+	for _, sub := range waiting {
+		if err := sub.Close(); err != nil {
+			t.Fatalf("Subscription.Close: %v", err)
 		}
-	case <-ctx.Done():
-		t.Fatal("Subscription.Close did not unblock Next")
 	}
+	wantErrs(t, ctx, errc, len(waiting), eventstore.ErrClosed, "Subscription.Close")
 	mustAppend(t, ctx, s, "close-1", eventstore.Any, events(1, "T", "after"))
-	if _, err := waiting.Next(ctx); !errors.Is(err, eventstore.ErrClosed) {
+	if _, err := waiting[0].Next(ctx); !errors.Is(err, eventstore.ErrClosed) {
 		t.Fatalf("Next after Close with a record waiting: %v, want ErrClosed", err)
 	}
-	_ = waiting.Close() // a second Close must not panic; its result is the implementation's
+	_ = waiting[0].Close() // a second Close must not panic; its result is the implementation's
 
 	got := take(t, ctx, other, 1)
 	checkLog(t, "the other subscription", 1, got)
@@ -296,36 +344,26 @@ func testNextContext(t *testing.T, h Harness) {
 
 	mustAppend(t, ctx, s, "ctx-1", eventstore.NoStream, events(1, "T", "ctx"))
 	subCtx, cancelSub := context.WithCancel(ctx)
-	sub, err := s.Subscribe(subCtx, 1)
+	subs := subscribeN(t, subCtx, s, 1, 4)
 	cancelSub()
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer sub.Close()
 
 	callCtx, cancel := context.WithCancel(ctx)
-	errc := make(chan error, 1)
-	go func() { _, err := sub.Next(callCtx); errc <- err }()
+	errc := blockedNexts(callCtx, subs)
 	cancel()
-	select {
-	case err := <-errc:
-		if !errors.Is(err, context.Canceled) {
-			t.Fatalf("Next with a cancelled context: %v, want context.Canceled", err)
-		}
-	case <-ctx.Done():
-		t.Fatal("cancelling the context did not unblock Next")
-	}
+	wantErrs(t, ctx, errc, len(subs), context.Canceled, "cancelling the context of Next")
 
 	short, cancelShort := context.WithTimeout(ctx, 10*time.Millisecond)
 	defer cancelShort()
-	if _, err := sub.Next(short); !errors.Is(err, context.DeadlineExceeded) {
+	if _, err := subs[0].Next(short); !errors.Is(err, context.DeadlineExceeded) {
 		t.Fatalf("Next with an expiring context: %v, want context.DeadlineExceeded", err)
 	}
 
 	res := mustAppend(t, ctx, s, "ctx-1", eventstore.Any, events(2, "T", "later"))
-	got := take(t, ctx, sub, 2)
-	checkLog(t, "after ended Next calls", 2, got)
-	if got[1].Position != res.Position {
-		t.Fatalf("got position %d, want %d", got[1].Position, res.Position)
+	for i, sub := range subs {
+		got := take(t, ctx, sub, 2)
+		checkLog(t, fmt.Sprintf("subscription %d after ended Next calls", i), 2, got)
+		if got[1].Position != res.Position {
+			t.Fatalf("subscription %d: got position %d, want %d", i, got[1].Position, res.Position)
+		}
 	}
 }
