@@ -27,6 +27,7 @@ const (
 	userTopic
 	presenceTopic
 	directoryTopic
+	allTopic
 )
 
 // Topic is what a listener listens to. Compare topics with ==.
@@ -52,6 +53,10 @@ func PresenceTopic() Topic { return Topic{kind: presenceTopic} }
 // switch.
 func DirectoryTopic() Topic { return Topic{kind: directoryTopic} }
 
+// AllTopic carries every notice, in log order: for a gateway that fans
+// out to all its sockets from one listener.
+func AllTopic() Topic { return Topic{kind: allTopic} }
+
 func (t Topic) String() string {
 	switch t.kind {
 	case roomTopic:
@@ -62,6 +67,8 @@ func (t Topic) String() string {
 		return "presence"
 	case directoryTopic:
 		return "directory"
+	case allTopic:
+		return "all"
 	}
 	return "invalid"
 }
@@ -198,16 +205,22 @@ func (h *Hub) Publish(n Notice, topics ...Topic) {
 	defer h.mu.Unlock()
 	h.seq++
 	for _, t := range topics {
-		for l := range h.topics[t] {
-			if l.mark == h.seq {
-				continue
-			}
-			l.mark = h.seq
-			select {
-			case l.c <- n:
-			default:
-				h.drop(l, ErrResync)
-			}
+		h.deliver(n, t)
+	}
+	h.deliver(n, AllTopic())
+}
+
+// deliver sends n to the listeners of t that have not had it (h.mu held).
+func (h *Hub) deliver(n Notice, t Topic) {
+	for l := range h.topics[t] {
+		if l.mark == h.seq {
+			continue
+		}
+		l.mark = h.seq
+		select {
+		case l.c <- n:
+		default:
+			h.drop(l, ErrResync)
 		}
 	}
 }

@@ -176,3 +176,29 @@ func TestNotices(t *testing.T) {
 		t.Error("unexpected notices left")
 	}
 }
+
+// TestAllTopic: a listener of AllTopic gets every notice once, in order,
+// whatever topics it was published to.
+func TestAllTopic(t *testing.T) {
+	h := NewHub()
+	all := h.Listen(10, AllTopic())
+	room := h.Listen(10, RoomTopic("a"))
+	h.Publish(MessagePosted{Position: 1, Room: "a"}, RoomTopic("a"), UserTopic("bob"))
+	h.Publish(PresenceChanged{Position: 2}, PresenceTopic())
+	h.Publish(SessionEnded{Position: 3}, UserTopic("bob"))
+	for want := uint64(1); want <= 3; want++ {
+		if n := <-all.C(); n.Pos() != want {
+			t.Fatalf("all listener got position %d, want %d", n.Pos(), want)
+		}
+	}
+	if n := <-room.C(); n.Pos() != 1 {
+		t.Fatalf("room listener got %d", n.Pos())
+	}
+	select {
+	case n := <-all.C():
+		t.Fatalf("extra notice %v", n)
+	case n := <-room.C():
+		t.Fatalf("extra room notice %v", n)
+	default:
+	}
+}
