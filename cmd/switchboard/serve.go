@@ -2,125 +2,89 @@ package main
 
 import (
 	"context"
-	"encoding/json"
 	"errors"
 	"flag"
 	"fmt"
 	"io"
 	"log/slog"
-	"net"
-	"net/http"
 	"os"
+	"strconv"
+	"strings"
 	"time"
 
-	"switchboard/eventstore/filestore"
+	"switchboard/cmd/switchboard/app"
 )
 
-// config is the server's whole configuration. Every field has a flag and an
-// environment variable (flags win); environment variables are read here
-// and nowhere else.
-type config struct {
-	// Addr is the HTTP listen address. Default ":8080" (SWITCHBOARD_ADDR).
-	Addr string
-	// Data is the embedded store's data directory. Default "./data"
-	// (SWITCHBOARD_DATA).
-	Data string
-	// ShutdownTimeout bounds the graceful shutdown. Default 10s.
-	ShutdownTimeout time.Duration
-}
-
-func (c config) validate() error {
-	var errs []error
-	if c.Addr == "" {
-		errs = append(errs, errors.New("config: --addr is empty"))
-	} else if _, _, err := net.SplitHostPort(c.Addr); err != nil {
-		errs = append(errs, fmt.Errorf("config: --addr %q: %v", c.Addr, err))
-	}
-	if c.Data == "" {
-		errs = append(errs, errors.New("config: --data is empty"))
-	}
-	if c.ShutdownTimeout <= 0 {
-		errs = append(errs, errors.New("config: --shutdown-timeout must be positive"))
-	}
-	return errors.Join(errs...)
-}
-
-func envOr(name, def string) string {
+// env reads the environment: the one place that does.
+func env(name, def string) string {
 	if v, ok := os.LookupEnv(name); ok {
 		return v
 	}
 	return def
 }
 
-func parseServe(args []string, stderr io.Writer) (config, error) {
+func envBool(name string) bool {
+	b, _ := strconv.ParseBool(os.Getenv(name))
+	return b
+}
+
+// parseServe builds the server's configuration from flags, falling back to
+// environment variables, falling back to the defaults. Every flag names its
+// variable in its usage.
+func parseServe(args []string, stderr io.Writer) (app.Config, time.Duration, error) {
 	fs := flag.NewFlagSet("serve", flag.ContinueOnError)
 	fs.SetOutput(stderr)
-	var c config
-	fs.StringVar(&c.Addr, "addr", envOr("SWITCHBOARD_ADDR", ":8080"), "HTTP listen address (SWITCHBOARD_ADDR)")
-	fs.StringVar(&c.Data, "data", envOr("SWITCHBOARD_DATA", "./data"), "data directory of the embedded event store (SWITCHBOARD_DATA)")
-	fs.DurationVar(&c.ShutdownTimeout, "shutdown-timeout", 10*time.Second, "how long a graceful shutdown may take")
+	var c app.Config
+	var origins, logLevel string
+	var shutdown time.Duration
+	fs.StringVar(&c.Addr, "addr", env("SWITCHBOARD_ADDR", ":8080"), "HTTP listen address (SWITCHBOARD_ADDR)")
+	fs.StringVar(&c.Data, "data", env("SWITCHBOARD_DATA", "./data"), "data directory: event log, snapshots, checkpoints (SWITCHBOARD_DATA)")
+	fs.BoolVar(&c.Demo, "demo", envBool("SWITCHBOARD_DEMO"), "seed the demo accounts user_1…user_20 and the rooms general and music; demo accounts log in without a password (SWITCHBOARD_DEMO)")
+	fs.StringVar(&c.Verifier, "verifier", env("SWITCHBOARD_VERIFIER", "pow"), "human verification: pow (built in), turnstile, or none (SWITCHBOARD_VERIFIER)")
+	fs.BoolVar(&c.AllowNoVerification, "dev-no-verification", envBool("SWITCHBOARD_DEV_NO_VERIFICATION"), "allow --verifier none (development only; logged loudly)")
+	fs.StringVar(&c.PowKey, "pow-key", env("SWITCHBOARD_POW_KEY", ""), "proof-of-work HMAC key, hex, ≥32 bytes; empty: random per start (SWITCHBOARD_POW_KEY)")
+	fs.StringVar(&c.TurnstileSecret, "turnstile-secret", env("SWITCHBOARD_TURNSTILE_SECRET", ""), "Cloudflare Turnstile secret (SWITCHBOARD_TURNSTILE_SECRET)")
+	fs.StringVar(&c.TurnstileSiteKey, "turnstile-site-key", env("SWITCHBOARD_TURNSTILE_SITE_KEY", ""), "Cloudflare Turnstile site key (SWITCHBOARD_TURNSTILE_SITE_KEY)")
+	fs.StringVar(&c.TurnstileVerifyURL, "turnstile-verify-url", env("SWITCHBOARD_TURNSTILE_VERIFY_URL", ""), "siteverify URL; empty: Cloudflare's (SWITCHBOARD_TURNSTILE_VERIFY_URL)")
+	fs.StringVar(&c.TurnstileHostname, "turnstile-hostname", env("SWITCHBOARD_TURNSTILE_HOSTNAME", ""), "hostname Turnstile tokens must be issued for (SWITCHBOARD_TURNSTILE_HOSTNAME)")
+	fs.StringVar(&c.AdminToken, "admin-token", env("SWITCHBOARD_ADMIN_TOKEN", ""), "token for POST /api/admin/bots; empty disables it (SWITCHBOARD_ADMIN_TOKEN)")
+	fs.StringVar(&origins, "origins", env("SWITCHBOARD_ORIGINS", ""), "extra allowed WebSocket origins, comma-separated host patterns; empty: same origin only (SWITCHBOARD_ORIGINS)")
+	fs.BoolVar(&c.TrustProxy, "trust-proxy", envBool("SWITCHBOARD_TRUST_PROXY"), "take client addresses from X-Forwarded-For (SWITCHBOARD_TRUST_PROXY)")
+	fs.StringVar(&logLevel, "log-level", env("SWITCHBOARD_LOG_LEVEL", "info"), "debug, info, warn or error (SWITCHBOARD_LOG_LEVEL)")
+	fs.DurationVar(&shutdown, "shutdown-timeout", 10*time.Second, "how long a graceful shutdown may take")
 	if err := fs.Parse(args); err != nil {
-		return c, err
+		return c, 0, err
 	}
+	var errs []error
 	if fs.NArg() > 0 {
-		return c, fmt.Errorf("serve: unexpected argument %q", fs.Arg(0))
+		errs = append(errs, fmt.Errorf("serve: unexpected argument %q", fs.Arg(0)))
 	}
-	return c, c.validate()
+	for _, o := range strings.Split(origins, ",") {
+		if o = strings.TrimSpace(o); o != "" {
+			c.OriginPatterns = append(c.OriginPatterns, o)
+		}
+	}
+	var level slog.Level
+	if err := level.UnmarshalText([]byte(logLevel)); err != nil {
+		errs = append(errs, fmt.Errorf("config: --log-level %q: want debug, info, warn or error", logLevel))
+	}
+	if shutdown <= 0 {
+		errs = append(errs, errors.New("config: --shutdown-timeout must be positive"))
+	}
+	c.Logger = slog.New(slog.NewJSONHandler(stderr, &slog.HandlerOptions{Level: level}))
+	errs = append(errs, c.Validate())
+	return c, shutdown, errors.Join(errs...)
 }
 
 // serveCmd runs the server until ctx ends, then shuts down gracefully.
 func serveCmd(ctx context.Context, args []string, stderr io.Writer) error {
-	cfg, err := parseServe(args, stderr)
+	cfg, shutdown, err := parseServe(args, stderr)
 	if err != nil {
 		return err
 	}
-	log := slog.New(slog.NewJSONHandler(stderr, nil))
-	started := time.Now()
-	store, err := filestore.Open(cfg.Data, filestore.Options{})
+	a, err := app.New(ctx, cfg)
 	if err != nil {
 		return err
 	}
-	defer store.Close()
-	head, _ := store.Head(ctx)
-	log.Info("event store open", "data", cfg.Data, "head", head, "took", time.Since(started).String())
-
-	mux := http.NewServeMux()
-	mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, r *http.Request) {
-		w.Write([]byte("ok\n"))
-	})
-	mux.HandleFunc("GET /readyz", func(w http.ResponseWriter, r *http.Request) {
-		head, err := store.Head(r.Context())
-		w.Header().Set("Content-Type", "application/json")
-		if err != nil {
-			w.WriteHeader(http.StatusServiceUnavailable)
-			json.NewEncoder(w).Encode(map[string]any{"ready": false, "store": err.Error()})
-			return
-		}
-		json.NewEncoder(w).Encode(map[string]any{"ready": true, "store": "ok", "head": head})
-	})
-	srv := &http.Server{
-		Addr:              cfg.Addr,
-		Handler:           mux,
-		ReadHeaderTimeout: 5 * time.Second,
-		ReadTimeout:       30 * time.Second,
-		WriteTimeout:      30 * time.Second,
-		IdleTimeout:       120 * time.Second,
-		MaxHeaderBytes:    16 << 10,
-	}
-	ln, err := net.Listen("tcp", cfg.Addr)
-	if err != nil {
-		return err
-	}
-	log.Info("listening", "addr", ln.Addr().String())
-	errc := make(chan error, 1)
-	go func() { errc <- srv.Serve(ln) }()
-	select {
-	case err := <-errc:
-		return err
-	case <-ctx.Done():
-	}
-	log.Info("shutting down")
-	sctx, cancel := context.WithTimeout(context.Background(), cfg.ShutdownTimeout)
-	defer cancel()
-	return srv.Shutdown(sctx)
+	return a.Run(ctx, shutdown)
 }

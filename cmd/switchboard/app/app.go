@@ -1,0 +1,436 @@
+// Package app is Switchboard's composition root: it builds the store, the
+// command handlers, the projections, the Watermill bus and its reactors,
+// the HTTP API, the WebSocket gateway and the web client from one Config,
+// and runs them. cmd/switchboard's serve command and the black-box tests
+// in tests/ both use it, so the tests run the real wiring.
+package app
+
+import (
+	"context"
+	"crypto/rand"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net"
+	"net/http"
+	"os"
+	"path/filepath"
+	"sync"
+	"time"
+
+	"github.com/ThreeDotsLabs/watermill"
+
+	"switchboard/adapters/httpapi"
+	"switchboard/adapters/pow"
+	"switchboard/adapters/turnstile"
+	"switchboard/adapters/ws"
+	"switchboard/commands"
+	"switchboard/domain"
+	"switchboard/eventstore"
+	"switchboard/eventstore/filestore"
+	"switchboard/projections"
+)
+
+// Config is the whole configuration of a server. cmd/switchboard fills it
+// from flags and environment variables; Validate reports every problem at
+// once.
+type Config struct {
+	// Addr is the HTTP listen address. Empty: ":8080" for Run,
+	// "127.0.0.1:0" for Start.
+	Addr string
+	// Data is the data directory (event log, snapshots, checkpoints).
+	// Required.
+	Data string
+	// Demo seeds the reference's demo accounts and rooms, and lets the demo
+	// accounts log in without a password.
+	Demo bool
+	// Verifier is the human verification: "pow" (the default, built in),
+	// "turnstile", or "none" (only with AllowNoVerification).
+	Verifier string
+	// AllowNoVerification must be set for Verifier "none": a development
+	// switch the server logs loudly.
+	AllowNoVerification bool
+	// PowKey is the proof-of-work HMAC key (hex, at least 32 bytes). Empty:
+	// a random key per start (challenges issued before a restart fail).
+	PowKey string
+	// TurnstileSecret, TurnstileSiteKey and TurnstileVerifyURL configure
+	// Turnstile; the URL defaults to Cloudflare's.
+	TurnstileSecret, TurnstileSiteKey, TurnstileVerifyURL string
+	// TurnstileHostname is the hostname Turnstile tokens must be issued
+	// for; empty: not checked.
+	TurnstileHostname string
+	// AdminToken guards POST /api/admin/bots; empty disables it.
+	AdminToken string
+	// OriginPatterns are extra allowed WebSocket origins (host patterns);
+	// empty: same origin only.
+	OriginPatterns []string
+	// TrustProxy takes the client address from X-Forwarded-For.
+	TrustProxy bool
+	// Policy holds the domain's limits. Zero: domain.DefaultPolicy().
+	Policy domain.Policy
+	// SnapshotEvery is how many records the projections apply between
+	// snapshots. Zero: the projections' default; negative: only at close.
+	SnapshotEvery int
+	// Logger receives structured logs. Nil: JSON to stderr.
+	Logger *slog.Logger
+	// Now is the clock. Nil: time.Now.
+	Now func() time.Time
+	// Hasher hashes passwords. Nil: argon2id with OWASP's parameters.
+	Hasher commands.Hasher
+	// Static serves the web client. Nil: 404 outside /api and /ws.
+	Static http.Handler
+}
+
+// Validate reports every problem of the configuration at once.
+func (c *Config) Validate() error {
+	var errs []error
+	if c.Data == "" {
+		errs = append(errs, errors.New("config: the data directory is empty"))
+	}
+	switch c.Verifier {
+	case "", "pow":
+		if c.PowKey != "" {
+			if b, err := hex.DecodeString(c.PowKey); err != nil || len(b) < pow.MinKeyLength {
+				errs = append(errs, fmt.Errorf("config: the proof-of-work key must be at least %d bytes of hex", pow.MinKeyLength))
+			}
+		}
+	case "turnstile":
+		if c.TurnstileSecret == "" || c.TurnstileSiteKey == "" {
+			errs = append(errs, errors.New("config: turnstile needs a secret and a site key"))
+		}
+	case "none":
+		if !c.AllowNoVerification {
+			errs = append(errs, errors.New(`config: verifier "none" needs the explicit development flag (--dev-no-verification)`))
+		}
+	default:
+		errs = append(errs, fmt.Errorf("config: unknown verifier %q (want pow, turnstile or none)", c.Verifier))
+	}
+	if c.AdminToken != "" && len(c.AdminToken) < 16 {
+		errs = append(errs, errors.New("config: the admin token must be at least 16 characters"))
+	}
+	if c.Policy != (domain.Policy{}) {
+		if err := c.Policy.Validate(); err != nil {
+			errs = append(errs, err)
+		}
+	}
+	return errors.Join(errs...)
+}
+
+// App is a built server.
+type App struct {
+	cfg      Config
+	log      *slog.Logger
+	store    *filestore.Store
+	handlers *commands.Handlers
+	set      *projections.Set
+	runner   *projections.Runner
+	bus      *commands.Bus
+	gateway  *ws.Gateway
+	api      *httpapi.API
+	metrics  *metrics
+
+	cancel context.CancelFunc
+	wg     sync.WaitGroup
+	srv    *http.Server
+	once   sync.Once
+}
+
+// New opens the store, seeds what the mode asks for, and builds every
+// part. Nothing serves until Start or Run.
+func New(ctx context.Context, cfg Config) (*App, error) {
+	if err := cfg.Validate(); err != nil {
+		return nil, err
+	}
+	if cfg.Logger == nil {
+		cfg.Logger = slog.New(slog.NewJSONHandler(os.Stderr, nil))
+	}
+	if cfg.Now == nil {
+		cfg.Now = time.Now
+	}
+	if cfg.Policy == (domain.Policy{}) {
+		cfg.Policy = domain.DefaultPolicy()
+	}
+	log := cfg.Logger
+	a := &App{cfg: cfg, log: log, metrics: newMetrics()}
+	ok := false
+	defer func() {
+		if !ok {
+			a.closeParts()
+		}
+	}()
+
+	started := time.Now()
+	store, err := filestore.Open(cfg.Data, filestore.Options{})
+	if err != nil {
+		return nil, err
+	}
+	a.store = store
+	head, _ := store.Head(ctx)
+	log.Info("event store open", "data", cfg.Data, "head", head, "took", time.Since(started).String())
+
+	inst := &instrumentedStore{Store: store, m: a.metrics}
+	a.handlers, err = commands.New(inst, commands.Config{Policy: cfg.Policy, Clock: clock(cfg.Now), Hasher: cfg.Hasher, Demo: cfg.Demo})
+	if err != nil {
+		return nil, err
+	}
+
+	a.set = projections.NewSet(store)
+	a.runner, err = projections.NewRunner(store, projections.Options{
+		SnapshotDir:   projections.SnapshotDir(cfg.Data),
+		SnapshotEvery: cfg.SnapshotEvery,
+		Logf:          func(f string, args ...any) { log.Warn(fmt.Sprintf(f, args...)) },
+	}, a.set.All()...)
+	if err != nil {
+		return nil, err
+	}
+
+	// Watermill narrates every handler start at info; that is debug here.
+	wlog := watermill.NewSlogLoggerWithLevelMapping(log, map[slog.Level]slog.Level{slog.LevelInfo: slog.LevelDebug})
+	a.bus, err = commands.NewBus(a.handlers, store, commands.BusConfig{
+		Checkpoint: commands.NewFileCheckpoint(filepath.Join(cfg.Data, "forwarder.checkpoint")),
+		Logger:     wlog,
+	})
+	if err != nil {
+		return nil, err
+	}
+	if err := a.bus.AddReactor(commands.NewSweeper(a.handlers, a.bus, commands.SweeperConfig{Logger: wlog})); err != nil {
+		return nil, err
+	}
+
+	verifier, challenge, err := a.verifier()
+	if err != nil {
+		return nil, err
+	}
+
+	r := reads{set: a.set, runner: a.runner}
+	limits := httpapi.LimitsFromPolicy(cfg.Policy)
+	gcfg := ws.Config{OriginPatterns: cfg.OriginPatterns, Logger: log, Now: cfg.Now}
+	limits.MaxFrameBytes = ws.MaxFrameBytes
+	limits.HeartbeatIntervalMs = 30_000
+	limits.IdleTimeoutMs = 90_000
+	limits.TypingTTLMs = 3_000
+	gcfg.Limits = limits
+	a.gateway = ws.New(&instrumentedCommands{Handlers: a.handlers, m: a.metrics}, wsViews{r}, &feed{reads: r}, gcfg)
+
+	var demoAccounts []httpapi.DemoAccount
+	if cfg.Demo {
+		for i := range demoUsers {
+			demoAccounts = append(demoAccounts, httpapi.DemoAccount{Handle: fmt.Sprintf("user_%d", i+1), DisplayName: fmt.Sprintf("User %d", i+1)})
+		}
+	}
+	deps := httpapi.Deps{
+		Commands:   a.handlers,
+		Views:      apiViews{r},
+		Challenge:  challenge,
+		StoreCheck: func(ctx context.Context) error { _, err := store.Head(ctx); return err },
+		BotBackend: func() string { return "not configured" },
+		Metrics:    a.metrics.handler(a),
+		WebSocket:  a.gateway,
+		Static:     cfg.Static,
+		Logger:     log,
+		Now:        cfg.Now,
+	}
+	if verifier != nil {
+		deps.Verifier = verifier
+	}
+	a.api, err = httpapi.New(httpapi.Config{
+		Demo: cfg.Demo, DemoAccounts: demoAccounts, TurnstileSiteKey: cfg.TurnstileSiteKey,
+		SessionTTL: cfg.Policy.SessionTTL, Limits: limits, AdminToken: cfg.AdminToken,
+		TrustProxy: cfg.TrustProxy,
+	}, deps)
+	if err != nil {
+		return nil, err
+	}
+
+	if err := seed(ctx, a.handlers, cfg.Demo); err != nil {
+		return nil, err
+	}
+	ok = true
+	return a, nil
+}
+
+// verifier builds the configured human verification.
+func (a *App) verifier() (httpapi.Verifier, func() (any, error), error) {
+	cfg := a.cfg
+	switch cfg.Verifier {
+	case "turnstile":
+		v, err := turnstile.New(turnstile.Config{Secret: cfg.TurnstileSecret, VerifyURL: cfg.TurnstileVerifyURL, Hostname: cfg.TurnstileHostname, Action: "login"})
+		return v, nil, err
+	case "none":
+		a.log.Warn("HUMAN VERIFICATION IS OFF (--dev-no-verification): anyone can script logins and registrations; never run this way in production")
+		return nil, nil, nil
+	default:
+		key := pow.GenerateKey()
+		if cfg.PowKey != "" {
+			key, _ = hex.DecodeString(cfg.PowKey)
+		}
+		v, err := pow.New(pow.Config{HMACKey: key, Now: cfg.Now})
+		if err != nil {
+			return nil, nil, err
+		}
+		return v, func() (any, error) { return v.Challenge() }, nil
+	}
+}
+
+// Handler is the server's root handler: API, WebSocket and web client.
+func (a *App) Handler() http.Handler { return a.api }
+
+// Handlers exposes the command side (for tests and tools).
+func (a *App) Handlers() *commands.Handlers { return a.handlers }
+
+// Projections exposes the read side (for tests and tools).
+func (a *App) Projections() (*projections.Set, *projections.Runner) { return a.set, a.runner }
+
+// Store exposes the event store (for tests and tools).
+func (a *App) Store() eventstore.Store { return a.store }
+
+// startLoops starts the projections, the bus and the gateway's fan-out.
+func (a *App) startLoops(ctx context.Context) error {
+	if err := a.runner.Start(ctx); err != nil {
+		return err
+	}
+	runCtx, cancel := context.WithCancel(context.Background())
+	a.cancel = cancel
+	a.wg.Add(2)
+	go func() {
+		defer a.wg.Done()
+		if err := a.gateway.Run(runCtx); err != nil {
+			a.log.Error("gateway fan-out stopped", "err", err)
+		}
+	}()
+	go func() {
+		defer a.wg.Done()
+		if err := a.bus.Run(runCtx); err != nil && runCtx.Err() == nil {
+			a.log.Error("bus stopped", "err", err)
+		}
+	}()
+	return nil
+}
+
+// Start serves on cfg.Addr (default 127.0.0.1:0) in the background and
+// returns the base URL once the projections are ready.
+func (a *App) Start(ctx context.Context) (string, error) {
+	addr := a.cfg.Addr
+	if addr == "" {
+		addr = "127.0.0.1:0"
+	}
+	ln, err := net.Listen("tcp", addr)
+	if err != nil {
+		return "", err
+	}
+	if err := a.serve(ctx, ln); err != nil {
+		ln.Close()
+		return "", err
+	}
+	return "http://" + ln.Addr().String(), nil
+}
+
+func (a *App) serve(ctx context.Context, ln net.Listener) error {
+	if err := a.startLoops(ctx); err != nil {
+		return err
+	}
+	if err := a.runner.WaitReady(ctx); err != nil {
+		return err
+	}
+	a.srv = &http.Server{
+		Handler:           a.api,
+		ReadHeaderTimeout: 5 * time.Second,
+		IdleTimeout:       120 * time.Second,
+		MaxHeaderBytes:    16 << 10,
+		// No ReadTimeout/WriteTimeout: they would cut WebSockets; the
+		// gateway bounds every read and write of its own.
+	}
+	a.wg.Add(1)
+	go func() {
+		defer a.wg.Done()
+		if err := a.srv.Serve(ln); err != nil && !errors.Is(err, http.ErrServerClosed) {
+			a.log.Error("http server stopped", "err", err)
+		}
+	}()
+	a.log.Info("listening", "addr", ln.Addr().String(), "demo", a.cfg.Demo, "verifier", a.verifierName())
+	return nil
+}
+
+func (a *App) verifierName() string {
+	if a.cfg.Verifier == "" {
+		return "pow"
+	}
+	return a.cfg.Verifier
+}
+
+// Run serves until ctx ends, then shuts down gracefully within timeout.
+func (a *App) Run(ctx context.Context, timeout time.Duration) error {
+	addr := a.cfg.Addr
+	if addr == "" {
+		addr = ":8080"
+	}
+	ln, err := net.Listen("tcp", addr)
+	if err != nil {
+		return err
+	}
+	if err := a.serve(ctx, ln); err != nil {
+		ln.Close()
+		return err
+	}
+	<-ctx.Done()
+	a.log.Info("shutting down")
+	sctx, cancel := context.WithTimeout(context.Background(), timeout)
+	defer cancel()
+	return a.Shutdown(sctx)
+}
+
+// Shutdown says goodbye to every socket, stops serving, stops the loops,
+// writes the projections' snapshots and closes the store.
+func (a *App) Shutdown(ctx context.Context) error {
+	var errs []error
+	a.once.Do(func() {
+		if a.srv != nil {
+			if err := a.gateway.Shutdown(ctx); err != nil {
+				errs = append(errs, err)
+			}
+			if err := a.srv.Shutdown(ctx); err != nil {
+				errs = append(errs, err)
+			}
+		}
+		if a.cancel != nil {
+			a.cancel()
+		}
+		a.wg.Wait()
+		errs = append(errs, a.closeParts())
+	})
+	return errors.Join(errs...)
+}
+
+// Close shuts down with a short timeout.
+func (a *App) Close() error {
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	return a.Shutdown(ctx)
+}
+
+func (a *App) closeParts() error {
+	var errs []error
+	if a.bus != nil {
+		errs = append(errs, a.bus.Close())
+	}
+	if a.runner != nil {
+		errs = append(errs, a.runner.Close())
+	}
+	if a.store != nil {
+		errs = append(errs, a.store.Close())
+	}
+	return errors.Join(errs...)
+}
+
+// clock adapts a func to commands.Clock.
+type clock func() time.Time
+
+func (c clock) Now() time.Time { return c() }
+
+// RandomToken returns n random bytes as hex (for generated secrets).
+func RandomToken(n int) string {
+	b := make([]byte, n)
+	rand.Read(b)
+	return hex.EncodeToString(b)
+}
