@@ -186,6 +186,9 @@ func (h *Hub) Listening(topics ...Topic) bool {
 	}
 	h.mu.Lock()
 	defer h.mu.Unlock()
+	if len(h.topics[AllTopic()]) > 0 {
+		return true
+	}
 	for _, t := range topics {
 		if len(h.topics[t]) > 0 {
 			return true

@@ -46,9 +46,10 @@ type conn struct {
 	authed atomic.Bool // hello accepted
 
 	// flood guard (reader goroutine only)
-	tokens     float64
-	lastRefill time.Time
-	violations []time.Time
+	tokens       float64
+	lastRefill   time.Time
+	penaltyUntil time.Time   // frames before this ignored a rate_limited
+	violations   []time.Time // when they came, over the last minute
 }
 
 func newConn(g *Gateway, wc *websocket.Conn, remote string) *conn {
@@ -96,15 +97,15 @@ func (c *conn) serve(ctx context.Context) {
 			c.closeNow(closeBinary, "binary frames are not accepted")
 			return
 		}
-		switch c.allow() {
-		case frameDrop:
-			continue
-		case frameClose:
-			return
-		}
 		f, err := decodeFrame(b)
 		if errors.Is(err, errInvalidUTF8) {
 			c.closeNow(closeInvalidUTF8, "invalid UTF-8")
+			return
+		}
+		switch c.allow(f.ID) {
+		case frameDrop:
+			continue
+		case frameClose:
 			return
 		}
 		if c.user == "" {
@@ -143,9 +144,9 @@ const (
 )
 
 // allow runs the flood guard: a token bucket per socket. A frame over the
-// limit is answered rate_limited and dropped; too many of those within a
-// minute close the socket with 1008.
-func (c *conn) allow() verdict {
+// limit is answered rate_limited and dropped; FloodClose frames within a
+// minute that ignore that answer close the socket with 1008.
+func (c *conn) allow(id string) verdict {
 	cfg := &c.g.cfg
 	now := cfg.Now()
 	c.tokens += now.Sub(c.lastRefill).Seconds() * cfg.FrameRate
@@ -157,17 +158,26 @@ func (c *conn) allow() verdict {
 		c.tokens--
 		return frameOK
 	}
-	cut := 0
-	for cut < len(c.violations) && now.Sub(c.violations[cut]) > time.Minute {
-		cut++
-	}
-	c.violations = append(c.violations[cut:], now)
-	if len(c.violations) >= cfg.FloodClose {
-		c.closeNow(closeFlooding, "flooding")
-		return frameClose
-	}
+	// Over the limit: the frame is dropped and the client told when to
+	// resend. Only frames that ignore that advice count toward the close,
+	// so a client that backs off as asked is never cut off.
 	wait := time.Duration((1 - c.tokens) / cfg.FrameRate * float64(time.Second))
-	c.sendJSON(errorFrame{Type: "error", Code: codeRateLimited, Message: "too many frames", RetryAfterMs: max(1, wait.Milliseconds())})
+	if now.Before(c.penaltyUntil) {
+		cut := 0
+		for cut < len(c.violations) && now.Sub(c.violations[cut]) > time.Minute {
+			cut++
+		}
+		c.violations = append(c.violations[cut:], now)
+		if len(c.violations) >= cfg.FloodClose {
+			c.closeNow(closeFlooding, "flooding")
+			return frameClose
+		}
+	}
+	// Advise whole milliseconds, rounded up; forgive a client that comes
+	// back a little early (timer granularity, clock reads).
+	retry := max(1, (wait+time.Millisecond-1).Milliseconds())
+	c.penaltyUntil = now.Add(wait - 20*time.Millisecond)
+	c.sendJSON(errorFrame{Type: "error", ID: id, Code: codeRateLimited, Message: "too many frames: slow down and resend", RetryAfterMs: retry})
 	c.g.Stats.Rejected.Add(1)
 	return frameDrop
 }

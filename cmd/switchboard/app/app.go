@@ -6,6 +6,7 @@
 package app
 
 import (
+	"cmp"
 	"context"
 	"crypto/rand"
 	"encoding/hex"
@@ -17,6 +18,7 @@ import (
 	"os"
 	"path/filepath"
 	"sync"
+	"syscall"
 	"time"
 
 	"github.com/ThreeDotsLabs/watermill"
@@ -80,6 +82,18 @@ type Config struct {
 	Hasher commands.Hasher
 	// Static serves the web client. Nil: 404 outside /api and /ws.
 	Static http.Handler
+	// Gateway overrides the WebSocket gateway's timeouts and queue sizes
+	// (zero fields keep their defaults); tests shorten them.
+	Gateway GatewayTuning
+	// ListenControl, if set, is applied to the listening socket (tests
+	// shrink socket buffers with it; accepted sockets inherit them).
+	ListenControl func(network, address string, c syscall.RawConn) error
+}
+
+// GatewayTuning are the gateway settings a deployment may tune.
+type GatewayTuning struct {
+	HelloTimeout, IdleTimeout, TypingTTL, WriteTimeout time.Duration
+	SendQueue                                          int
 }
 
 // Validate reports every problem of the configuration at once.
@@ -205,11 +219,16 @@ func New(ctx context.Context, cfg Config) (*App, error) {
 
 	r := reads{set: a.set, runner: a.runner}
 	limits := httpapi.LimitsFromPolicy(cfg.Policy)
-	gcfg := ws.Config{OriginPatterns: cfg.OriginPatterns, Logger: log, Now: cfg.Now}
+	gt := cfg.Gateway
+	gcfg := ws.Config{
+		OriginPatterns: cfg.OriginPatterns, Logger: log, Now: cfg.Now,
+		HelloTimeout: gt.HelloTimeout, IdleTimeout: gt.IdleTimeout, TypingTTL: gt.TypingTTL,
+		WriteTimeout: gt.WriteTimeout, SendQueue: gt.SendQueue,
+	}
 	limits.MaxFrameBytes = ws.MaxFrameBytes
 	limits.HeartbeatIntervalMs = 30_000
-	limits.IdleTimeoutMs = 90_000
-	limits.TypingTTLMs = 3_000
+	limits.IdleTimeoutMs = cmp.Or(gt.IdleTimeout, 90*time.Second).Milliseconds()
+	limits.TypingTTLMs = cmp.Or(gt.TypingTTL, 3*time.Second).Milliseconds()
 	gcfg.Limits = limits
 	a.gateway = ws.New(&instrumentedCommands{Handlers: a.handlers, m: a.metrics}, wsViews{r}, &feed{reads: r}, gcfg)
 
@@ -315,7 +334,8 @@ func (a *App) Start(ctx context.Context) (string, error) {
 	if addr == "" {
 		addr = "127.0.0.1:0"
 	}
-	ln, err := net.Listen("tcp", addr)
+	lc := net.ListenConfig{Control: a.cfg.ListenControl}
+	ln, err := lc.Listen(ctx, "tcp", addr)
 	if err != nil {
 		return "", err
 	}
