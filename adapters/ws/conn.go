@@ -175,7 +175,7 @@ func (c *conn) allow(id string) verdict {
 	}
 	// Advise whole milliseconds, rounded up; forgive a client that comes
 	// back a little early (timer granularity, clock reads).
-	retry := max(1, (wait+time.Millisecond-1).Milliseconds())
+	retry := max(1, (wait + time.Millisecond - 1).Milliseconds())
 	c.penaltyUntil = now.Add(wait - 20*time.Millisecond)
 	c.sendJSON(errorFrame{Type: "error", ID: id, Code: codeRateLimited, Message: "too many frames: slow down and resend", RetryAfterMs: retry})
 	c.g.Stats.Rejected.Add(1)
