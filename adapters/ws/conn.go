@@ -42,8 +42,9 @@ type conn struct {
 	expires   time.Time
 	expTimer  *time.Timer
 
-	idle   *time.Timer // hello timeout, then idle timeout
-	authed atomic.Bool // hello accepted
+	idle     *time.Timer // hello timeout, then idle timeout
+	watchdog *time.Timer // a write that takes too long: slow consumer
+	authed   atomic.Bool // hello accepted
 
 	// flood guard (reader goroutine only)
 	tokens       float64
@@ -53,7 +54,21 @@ type conn struct {
 }
 
 func newConn(g *Gateway, wc *websocket.Conn, remote string) *conn {
-	return &conn{g: g, ws: wc, remote: remote, tokens: float64(g.cfg.FrameBurst), lastRefill: g.cfg.Now()}
+	c := &conn{g: g, ws: wc, remote: remote, tokens: float64(g.cfg.FrameBurst), lastRefill: g.cfg.Now()}
+	c.watchdog = time.AfterFunc(time.Hour, c.writeStuck)
+	c.watchdog.Stop()
+	return c
+}
+
+// writeStuck runs when a write has waited WriteTimeout for the client to
+// read: the client is cut off with 4008 (it resumes by seq).
+func (c *conn) writeStuck() {
+	c.g.Stats.SlowConsumers.Add(1)
+	c.mu.Lock()
+	c.queue, c.queued = nil, 0
+	c.cutting = true
+	c.mu.Unlock()
+	go c.ws.Close(closeSlowConsumer, reasonSlowConsumer)
 }
 
 // serve runs the socket until it closes.
@@ -352,17 +367,18 @@ func (c *conn) writeLoop() {
 		c.queue = c.queue[1:]
 		c.queued -= len(b)
 		c.mu.Unlock()
-		ctx, cancel := context.WithTimeout(context.Background(), c.g.cfg.WriteTimeout)
-		err := c.ws.Write(ctx, websocket.MessageText, b)
-		cancel()
+		// A write that does not finish in WriteTimeout means the client
+		// stopped reading: the watchdog starts the 4008 close, whose frame
+		// goes out as soon as the client reads again (or the close gives
+		// up after its own timeout).
+		c.watchdog.Reset(c.g.cfg.WriteTimeout)
+		err := c.ws.Write(context.Background(), websocket.MessageText, b)
+		c.watchdog.Stop()
 		if err != nil {
 			c.mu.Lock()
 			c.writing = false
 			c.closed = true
 			c.mu.Unlock()
-			if errors.Is(err, context.DeadlineExceeded) {
-				c.g.Stats.SlowConsumers.Add(1)
-			}
 			c.ws.CloseNow()
 			return
 		}

@@ -94,6 +94,10 @@ type Config struct {
 type GatewayTuning struct {
 	HelloTimeout, IdleTimeout, TypingTTL, WriteTimeout time.Duration
 	SendQueue                                          int
+	// FrameRate and FrameBurst are the per-socket flood guard (frames per
+	// second); load tests raise them.
+	FrameRate  float64
+	FrameBurst int
 }
 
 // Validate reports every problem of the configuration at once.
@@ -224,6 +228,7 @@ func New(ctx context.Context, cfg Config) (*App, error) {
 		OriginPatterns: cfg.OriginPatterns, Logger: log, Now: cfg.Now,
 		HelloTimeout: gt.HelloTimeout, IdleTimeout: gt.IdleTimeout, TypingTTL: gt.TypingTTL,
 		WriteTimeout: gt.WriteTimeout, SendQueue: gt.SendQueue,
+		FrameRate: gt.FrameRate, FrameBurst: gt.FrameBurst,
 	}
 	limits.MaxFrameBytes = ws.MaxFrameBytes
 	limits.HeartbeatIntervalMs = 30_000
