@@ -25,7 +25,10 @@ var ErrIDReused = errors.New("commands: command id already used for another comm
 var ErrConflict = errors.New("commands: too much contention, try again")
 
 // maxAttempts bounds the optimistic-concurrency retries of one command.
-const maxAttempts = 8
+// Conflicts come only from other nodes (commands of one aggregate are
+// serialised on a node), so a loser retries against at most a few
+// writers; the jittered backoff below lets it through.
+const maxAttempts = 32
 
 // Meta is who and what caused a command. It becomes the metadata of the
 // events it appends and determines their IDs.
@@ -204,8 +207,9 @@ func (r *repo[S, C]) execute(ctx context.Context, id string, cmd C, meta Meta) (
 			}
 			// Back off a little, with jitter, so that contending nodes
 			// do not retry in lockstep.
+			backoff := min(time.Duration(attempt)*time.Millisecond, 10*time.Millisecond)
 			select {
-			case <-time.After(time.Duration(rand.Int64N(int64(attempt) * int64(time.Millisecond)))):
+			case <-time.After(time.Duration(rand.Int64N(int64(backoff)))):
 			case <-ctx.Done():
 				return outcome{}, ctx.Err()
 			}

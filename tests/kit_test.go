@@ -147,6 +147,10 @@ type client struct {
 	c    *websocket.Conn
 	name string
 	next int
+	// held are frames read while waiting for an ack, kept for the next
+	// expect: a message may arrive before the ack of the command that
+	// posted it.
+	held []frame
 }
 
 type frame = map[string]any
@@ -204,8 +208,18 @@ func (c *client) id() string {
 	return fmt.Sprintf("%s-%d", c.name, c.next)
 }
 
-// read returns the next frame, failing the test after timeout.
+// read returns the next frame (held ones first), or an error after
+// timeout.
 func (c *client) read(timeout time.Duration) (frame, error) {
+	if len(c.held) > 0 {
+		f := c.held[0]
+		c.held = c.held[1:]
+		return f, nil
+	}
+	return c.readWire(timeout)
+}
+
+func (c *client) readWire(timeout time.Duration) (frame, error) {
 	ctx, cancel := context.WithTimeout(context.Background(), timeout)
 	defer cancel()
 	_, b, err := c.c.Read(ctx)
@@ -260,7 +274,7 @@ func (c *client) command(f frame) frame {
 	c.send(f)
 	deadline := time.Now().Add(10 * time.Second)
 	for {
-		r, err := c.read(time.Until(deadline))
+		r, err := c.readWire(time.Until(deadline))
 		if err != nil {
 			c.t.Fatalf("%s: waiting for the answer to %v: %v", c.name, f, err)
 		}
@@ -272,6 +286,7 @@ func (c *client) command(f frame) frame {
 		if (r["type"] == "ack" || r["type"] == "error") && r["id"] == id {
 			return r
 		}
+		c.held = append(c.held, r)
 	}
 }
 
