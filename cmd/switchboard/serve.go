@@ -50,6 +50,8 @@ func parseServe(args []string, stderr io.Writer) (app.Config, time.Duration, err
 	fs.StringVar(&c.AdminToken, "admin-token", env("SWITCHBOARD_ADMIN_TOKEN", ""), "token for POST /api/admin/bots; empty disables it (SWITCHBOARD_ADMIN_TOKEN)")
 	fs.StringVar(&origins, "origins", env("SWITCHBOARD_ORIGINS", ""), "extra allowed WebSocket origins, comma-separated host patterns; empty: same origin only (SWITCHBOARD_ORIGINS)")
 	fs.BoolVar(&c.TrustProxy, "trust-proxy", envBool("SWITCHBOARD_TRUST_PROXY"), "take client addresses from X-Forwarded-For (SWITCHBOARD_TRUST_PROXY)")
+	fs.StringVar(&c.OllamaHost, "ollama-host", env("OLLAMA_HOST", ""), "Ollama server for the bots; empty: http://127.0.0.1:11434 (OLLAMA_HOST)")
+	fs.StringVar(&c.OllamaModel, "ollama-model", env("SWITCHBOARD_OLLAMA_MODEL", ""), "model the bots use; empty: llama3.2:1b (SWITCHBOARD_OLLAMA_MODEL)")
 	fs.StringVar(&logLevel, "log-level", env("SWITCHBOARD_LOG_LEVEL", "info"), "debug, info, warn or error (SWITCHBOARD_LOG_LEVEL)")
 	fs.DurationVar(&shutdown, "shutdown-timeout", 10*time.Second, "how long a graceful shutdown may take")
 	if err := fs.Parse(args); err != nil {

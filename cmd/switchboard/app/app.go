@@ -24,6 +24,7 @@ import (
 	"github.com/ThreeDotsLabs/watermill"
 
 	"switchboard/adapters/httpapi"
+	"switchboard/adapters/ollama"
 	"switchboard/adapters/pow"
 	"switchboard/adapters/turnstile"
 	"switchboard/adapters/ws"
@@ -80,6 +81,11 @@ type Config struct {
 	Now func() time.Time
 	// Hasher hashes passwords. Nil: argon2id with OWASP's parameters.
 	Hasher commands.Hasher
+	// OllamaHost is the Ollama server the bots use (the OLLAMA_HOST forms).
+	// Empty: http://127.0.0.1:11434.
+	OllamaHost string
+	// OllamaModel is the model. Empty: llama3.2:1b.
+	OllamaModel string
 	// Static serves the web client. Nil: 404 outside /api and /ws.
 	Static http.Handler
 	// Gateway overrides the WebSocket gateway's timeouts and queue sizes
@@ -145,6 +151,7 @@ type App struct {
 	runner   *projections.Runner
 	bus      *commands.Bus
 	gateway  *ws.Gateway
+	bots     *commands.BotOrchestrator
 	api      *httpapi.API
 	metrics  *metrics
 
@@ -237,6 +244,29 @@ func New(ctx context.Context, cfg Config) (*App, error) {
 	gcfg.Limits = limits
 	a.gateway = ws.New(&instrumentedCommands{Handlers: a.handlers, m: a.metrics}, wsViews{r}, &feed{reads: r}, gcfg)
 
+	// The bots: a reactor on the bus that calls Ollama from its own
+	// workers, shows typing through the gateway, and reports the backend's
+	// state to /readyz. A missing Ollama or model degrades only the bots.
+	llm, err := ollama.New(ollama.Config{Host: cfg.OllamaHost, Model: cfg.OllamaModel, Logger: log})
+	if err != nil {
+		return nil, err
+	}
+	handles := make([]string, len(Bots))
+	for i, b := range Bots {
+		handles[i] = b.Handle
+	}
+	a.bots, err = commands.NewBotOrchestrator(a.handlers, commands.BotConfig{
+		LLM: llm, Typing: a.gateway, Bots: handles, Logger: log,
+		// Refresh the bot's typing indicator before the gateway clears it.
+		TypingRefresh: cmp.Or(gt.TypingTTL, 3*time.Second) * 2 / 3,
+	})
+	if err != nil {
+		return nil, err
+	}
+	if err := a.bus.AddReactor(a.bots); err != nil {
+		return nil, err
+	}
+
 	var demoAccounts []httpapi.DemoAccount
 	if cfg.Demo {
 		for i := range demoUsers {
@@ -248,7 +278,7 @@ func New(ctx context.Context, cfg Config) (*App, error) {
 		Views:      apiViews{r},
 		Challenge:  challenge,
 		StoreCheck: func(ctx context.Context) error { _, err := store.Head(ctx); return err },
-		BotBackend: func() string { return "not configured" },
+		BotBackend: a.bots.State,
 		Metrics:    a.metrics.handler(a),
 		WebSocket:  a.gateway,
 		Static:     cfg.Static,
