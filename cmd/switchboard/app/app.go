@@ -27,6 +27,7 @@ import (
 	"switchboard/adapters/ollama"
 	"switchboard/adapters/pow"
 	"switchboard/adapters/turnstile"
+	"switchboard/adapters/web"
 	"switchboard/adapters/ws"
 	"switchboard/commands"
 	"switchboard/domain"
@@ -86,7 +87,8 @@ type Config struct {
 	OllamaHost string
 	// OllamaModel is the model. Empty: llama3.2:1b.
 	OllamaModel string
-	// Static serves the web client. Nil: 404 outside /api and /ws.
+	// Static serves the web client. Nil: the embedded client
+	// (adapters/web).
 	Static http.Handler
 	// Gateway overrides the WebSocket gateway's timeouts and queue sizes
 	// (zero fields keep their defaults); tests shorten them.
@@ -175,6 +177,9 @@ func New(ctx context.Context, cfg Config) (*App, error) {
 	}
 	if cfg.Policy == (domain.Policy{}) {
 		cfg.Policy = domain.DefaultPolicy()
+	}
+	if cfg.Static == nil {
+		cfg.Static = web.Handler()
 	}
 	log := cfg.Logger
 	a := &App{cfg: cfg, log: log, metrics: newMetrics()}
