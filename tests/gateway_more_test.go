@@ -203,3 +203,66 @@ func TestSlowConsumer(t *testing.T) {
 		t.Fatalf("slow client closed with %d, want 4008", code)
 	}
 }
+
+// TestPrivateRoomLifecycle: create a private room, invite, join, leave —
+// with the member frames each side sees, and the limits on who may act.
+func TestPrivateRoomLifecycle(t *testing.T) {
+	s := startServer(t)
+	alice, _ := s.dial("alice", s.login("user_1"), nil)
+	bob, _ := s.dial("bob", s.login("user_2"), nil)
+	carol, _ := s.dial("carol", s.login("user_3"), nil)
+
+	created := alice.mustAck(frame{"type": "create_room", "name": "Secret Base", "visibility": "private"})
+	room, _ := created["room"].(string)
+	if room == "" {
+		t.Fatalf("create ack without a room: %v", created)
+	}
+	if h := alice.expect("history"); h["room"] != room || len(h["messages"].([]any)) != 0 {
+		t.Fatalf("history of a new room %v", h)
+	}
+	if r := bob.command(frame{"type": "join", "room": room}); r["code"] != "forbidden" {
+		t.Fatalf("uninvited join: %v", r)
+	}
+	if r := carol.command(frame{"type": "invite", "room": room, "user": "user_2"}); r["code"] != "not_member" && r["code"] != "forbidden" {
+		t.Fatalf("invite by a non-member: %v", r)
+	}
+	alice.mustAck(frame{"type": "invite", "room": room, "user": "user_2"})
+	for {
+		m := bob.expect("member")
+		if m["room"] == room && m["user"] == "user_2" && m["change"] == "invited" {
+			break
+		}
+	}
+	bob.mustAck(frame{"type": "join", "room": room})
+	for {
+		m := alice.expect("member")
+		if m["room"] == room && m["user"] == "user_2" && m["change"] == "joined" {
+			break
+		}
+	}
+	alice.mustAck(frame{"type": "chat", "room": room, "text": "welcome"})
+	if m := bob.expectMessage(room); m["text"] != "welcome" {
+		t.Fatalf("bob got %v", m)
+	}
+	bob.mustAck(frame{"type": "leave", "room": room})
+	for {
+		m := alice.expect("member")
+		if m["room"] == room && m["user"] == "user_2" && m["change"] == "left" {
+			break
+		}
+	}
+	if r := bob.command(frame{"type": "chat", "room": room, "text": "still here?"}); r["code"] != "not_member" {
+		t.Fatalf("post after leaving: %v", r)
+	}
+	// A resent create gets the same room, not a second one.
+	alice.send(frame{"type": "create_room", "id": created["id"], "name": "Secret Base", "visibility": "private"})
+	for {
+		a := alice.expect("ack")
+		if a["id"] == created["id"] {
+			if a["room"] != room {
+				t.Fatalf("resent create made %v, want %s", a["room"], room)
+			}
+			break
+		}
+	}
+}
