@@ -5,6 +5,7 @@
 //	switchboard events [flags]    print the event log as JSON lines (audit replay)
 //	switchboard projections rebuild|verify [flags] [name…]
 //	                              rebuild the read models from the log, or check them
+//	switchboard bench [flags]     load generator: real WebSocket clients, with a baseline hub
 //	switchboard repair [flags]    cut a damaged log at its first bad record
 //
 // Run a subcommand with -h for its flags.
@@ -46,10 +47,12 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 		return repairCmd(args, stdout, stderr)
 	case "projections":
 		return projectionsCmd(ctx, args, stdout, stderr)
+	case "bench":
+		return benchCmd(ctx, args, stdout, stderr)
 	case "help":
-		fmt.Fprintln(stdout, "usage: switchboard [serve|events|projections|repair] [flags]; run a subcommand with -h for its flags")
+		fmt.Fprintln(stdout, "usage: switchboard [serve|events|projections|bench|repair] [flags]; run a subcommand with -h for its flags")
 		return nil
 	default:
-		return fmt.Errorf("unknown command %q (want serve, events, projections or repair)", cmd)
+		return fmt.Errorf("unknown command %q (want serve, events, projections, bench or repair)", cmd)
 	}
 }
