@@ -3,8 +3,10 @@ package tests
 import (
 	"context"
 	"fmt"
+	"io"
 	"net"
 	"net/http"
+	"strings"
 	"syscall"
 	"testing"
 	"time"
@@ -263,6 +265,33 @@ func TestPrivateRoomLifecycle(t *testing.T) {
 				t.Fatalf("resent create made %v, want %s", a["room"], room)
 			}
 			break
+		}
+	}
+}
+
+// TestMetrics: /metrics serves the gateway's counters and the latency
+// histograms in Prometheus text format.
+func TestMetrics(t *testing.T) {
+	s := startServer(t)
+	c, _ := s.dial("alice", s.login("user_1"), nil)
+	c.mustAck(frame{"type": "join", "room": "general"})
+	c.mustAck(frame{"type": "chat", "room": "general", "text": "count me"})
+	resp, err := http.Get(s.url + "/metrics")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	b, _ := io.ReadAll(resp.Body)
+	body := string(b)
+	for _, want := range []string{
+		"switchboard_ws_connections 1",
+		"# TYPE switchboard_append_seconds histogram",
+		`switchboard_command_seconds_count{command="chat"} 1`,
+		"switchboard_projection_lag ",
+		"switchboard_ws_frames_in_total ",
+	} {
+		if !strings.Contains(body, want) {
+			t.Errorf("/metrics lacks %q", want)
 		}
 	}
 }
