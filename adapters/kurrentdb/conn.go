@@ -4,12 +4,14 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"io"
 	"log/slog"
 	"math/rand/v2"
 	"net/url"
 	"strings"
 	"sync"
 	"sync/atomic"
+	"syscall"
 	"time"
 
 	"github.com/EventStore/EventStore-Client-Go/v4/esdb"
@@ -289,6 +291,12 @@ func (s *Store) mapError(err error) (error, errKind) {
 		case esdb.ErrorCodeUnauthenticated, esdb.ErrorCodeAccessDenied:
 			return fmt.Errorf("kurrentdb: access denied by %s (check the credentials; the client sends them only over TLS): %w", s.conn.where, err), errFailed
 		}
+	}
+	// A stream the transport dropped under the call ("could not send
+	// append request … EOF") is the server going away, not a refusal.
+	if errors.Is(err, io.EOF) || errors.Is(err, io.ErrUnexpectedEOF) || errors.Is(err, syscall.ECONNRESET) ||
+		errors.Is(err, syscall.ECONNREFUSED) || (isClient && strings.HasSuffix(err.Error(), ": EOF")) {
+		return s.unavailable(err), errUnreachable
 	}
 	if st, ok := status.FromError(err); ok && st.Code() != codes.OK {
 		switch st.Code() {
