@@ -39,7 +39,6 @@ type conn struct {
 	cutting   bool              // goodbye queued: close once it is written
 	cutCode   websocket.StatusCode
 	cutReason string
-	expires   time.Time
 	expTimer  *time.Timer
 
 	idle     *time.Timer // hello timeout, then idle timeout
@@ -429,7 +428,6 @@ func (c *conn) closeNow(code websocket.StatusCode, reason string) {
 func (c *conn) armExpiry(at time.Time) {
 	c.mu.Lock()
 	defer c.mu.Unlock()
-	c.expires = at
 	d := max(0, at.Sub(c.g.cfg.Now()))
 	if c.expTimer == nil {
 		c.expTimer = time.AfterFunc(d, c.checkExpiry)

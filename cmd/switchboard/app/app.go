@@ -8,7 +8,6 @@ package app
 import (
 	"cmp"
 	"context"
-	"crypto/rand"
 	"encoding/hex"
 	"errors"
 	"fmt"
@@ -487,10 +486,3 @@ func (a *App) closeParts() error {
 type clock func() time.Time
 
 func (c clock) Now() time.Time { return c() }
-
-// RandomToken returns n random bytes as hex (for generated secrets).
-func RandomToken(n int) string {
-	b := make([]byte, n)
-	rand.Read(b)
-	return hex.EncodeToString(b)
-}
