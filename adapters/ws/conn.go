@@ -527,7 +527,7 @@ func (c *conn) handle(ctx context.Context, f frame) {
 			c.fail("", domain.ErrNotMember)
 			return
 		}
-		g.setTyping(f.Room, c.user, *f.Typing)
+		g.announceTyping(f.Room, c.user, *f.Typing)
 	case typeRead:
 		if _, err := cmds.MoveReadMarker(ctx, commands.MoveReadMarker{Room: f.Room, User: c.user, Seq: *f.Seq}); err != nil {
 			c.fail("", err)

@@ -139,10 +139,22 @@ type Config struct {
 	// Limits is what welcome tells clients (the same value /api/config
 	// shows), encoded as JSON.
 	Limits any
+	// Signals carries typing indicators to every node of a cluster. Nil:
+	// this node's sockets only.
+	Signals Signals
 	// Logger logs connections and failures. Nil: slog.Default().
 	Logger *slog.Logger
 	// Now is the clock. Nil: time.Now.
 	Now func() time.Time
+}
+
+// Signals publishes the ephemeral signals that must reach the sockets of
+// every node: a typing indicator goes out through PublishTyping and
+// comes back, on every node including this one, to Gateway.ReceiveTyping.
+// Signals are fire and forget: one that is lost only leaves an indicator
+// to its server-side clear.
+type Signals interface {
+	PublishTyping(room, user string, typing bool) error
 }
 
 func (c *Config) defaults() {
@@ -486,4 +498,21 @@ func (g *Gateway) relayTyping(room, user string, typing bool) {
 
 // Typing relays a typing indicator on behalf of a user who is not on a
 // socket (a bot): same relay and same server-side clear.
-func (g *Gateway) Typing(room, user string, typing bool) { g.setTyping(room, user, typing) }
+func (g *Gateway) Typing(room, user string, typing bool) { g.announceTyping(room, user, typing) }
+
+// ReceiveTyping relays a typing indicator that came through Signals (from
+// this node or another) to this node's sockets.
+func (g *Gateway) ReceiveTyping(room, user string, typing bool) { g.setTyping(room, user, typing) }
+
+// typing_ sends a typing indicator to every node through Signals, or
+// straight to this node's sockets when there is none or it fails.
+func (g *Gateway) announceTyping(room, user string, typing bool) {
+	if g.cfg.Signals != nil {
+		err := g.cfg.Signals.PublishTyping(room, user, typing)
+		if err == nil {
+			return
+		}
+		g.log.Warn("typing signal not published; relayed on this node only", "err", err)
+	}
+	g.setTyping(room, user, typing)
+}
