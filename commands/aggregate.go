@@ -113,10 +113,13 @@ type repo[S, C any] struct {
 	mu      sync.Mutex
 	entries map[string]*entry[S]
 	max     int
+
+	// shared: other processes append to the store (Config.Shared).
+	shared bool
 }
 
-func newRepo[S, C any](k kind[S, C], store eventstore.Store, policy domain.Policy, maxCached int) *repo[S, C] {
-	return &repo[S, C]{k: k, store: store, policy: policy, entries: map[string]*entry[S]{}, max: maxCached}
+func newRepo[S, C any](k kind[S, C], store eventstore.Store, policy domain.Policy, maxCached int, shared bool) *repo[S, C] {
+	return &repo[S, C]{k: k, store: store, policy: policy, entries: map[string]*entry[S]{}, max: maxCached, shared: shared}
 }
 
 // outcome is what a command did.
@@ -163,14 +166,29 @@ func (r *repo[S, C]) execute(ctx context.Context, id string, cmd C, meta Meta) (
 	e.mu.Lock()
 	defer e.mu.Unlock()
 	stream := r.k.stream(id)
+	caughtUp := !r.shared
 	if !e.loaded {
 		if err := r.load(ctx, e, stream, true); err != nil {
 			return outcome{}, err
 		}
+		caughtUp = true
 	}
 	for attempt := 1; ; attempt++ {
 		events, err := r.k.decide(e.state, cmd, r.policy)
 		if err != nil || len(events) == 0 {
+			if !caughtUp {
+				// Another node may have appended since the cache was
+				// filled: a refusal or a no-op stands only against the
+				// stream's newest records.
+				caughtUp = true
+				before := e.rev
+				if lerr := r.load(ctx, e, stream, false); lerr != nil {
+					return outcome{}, lerr
+				}
+				if e.rev != before {
+					continue
+				}
+			}
 			return outcome{}, err
 		}
 		recs, err := encode(events, stream, meta)
@@ -240,6 +258,10 @@ func (r *repo[S, C]) read(ctx context.Context, id string, fn func(S)) error {
 	defer e.mu.Unlock()
 	if !e.loaded {
 		if err := r.load(ctx, e, r.k.stream(id), true); err != nil {
+			return err
+		}
+	} else if r.shared {
+		if err := r.load(ctx, e, r.k.stream(id), false); err != nil {
 			return err
 		}
 	}

@@ -159,7 +159,8 @@ type BotStats struct {
 	QuotaExhausted uint64
 	// Disabled is the triggers ignored because the kill switch was off.
 	Disabled uint64
-	// Duplicates is the triggers already handled (redelivered events).
+	// Duplicates is the triggers already handled (redelivered events,
+	// found by their reservation).
 	Duplicates uint64
 	// Stale is the triggers too old to answer when delivered.
 	Stale uint64
@@ -230,6 +231,7 @@ type BotOrchestrator struct {
 
 	mu           sync.Mutex // guards the fields below and writes of dir
 	seen         uint64     // position of the last record observed
+	handledPos   uint64     // position of the last record handled here
 	pending      int        // jobs and notices not finished
 	changed      chan struct{}
 	busyAt       map[string]time.Time // room → last "busy" notice
@@ -290,14 +292,15 @@ func (o *BotOrchestrator) HandlerName() string { return "bots" }
 // NewEvent implements cqrs.EventHandler.
 func (o *BotOrchestrator) NewEvent() any { return new(Event) }
 
-// Handle implements cqrs.EventHandler. It returns at once: the work a
-// trigger calls for is queued (see BotOrchestrator). Records at or below
-// the last position seen are redeliveries and are ignored.
-func (o *BotOrchestrator) Handle(_ context.Context, ev any) error {
-	e, ok := ev.(*Event)
-	if !ok {
-		return permanentError{errors.New("commands: bots: not an *Event")}
-	}
+// observeWait bounds how long Handle waits for this node's own feed to
+// observe the record it is given (see Handle).
+const observeWait = 2 * time.Second
+
+// Observe implements Observer: the orchestrator learns the bots, the kill
+// switch and the outstanding reservations from every record, on every
+// node, in commit order. Records at or below the last position observed
+// are redeliveries and change nothing.
+func (o *BotOrchestrator) Observe(_ context.Context, e *Event) error {
 	o.mu.Lock()
 	if e.Position != 0 && e.Position <= o.seen {
 		o.mu.Unlock()
@@ -305,11 +308,68 @@ func (o *BotOrchestrator) Handle(_ context.Context, ev any) error {
 	}
 	o.observeLocked(e.Domain)
 	o.mu.Unlock()
-	if m, ok := e.Domain.(room.MessagePosted); ok {
-		o.consider(e, m)
-	}
 	o.advance(e.Position)
 	return nil
+}
+
+// Handle implements cqrs.EventHandler: it reacts to a record, on one node
+// of the cluster. It returns at once: the work a trigger calls for is
+// queued (see BotOrchestrator). A redelivered trigger is queued again and
+// stops at its reservation.
+//
+// The memory a trigger is judged by (the bots, the kill switch) comes from
+// Observe, fed by this node's own reading of the log. On one node that
+// reading is ahead of Handle; in a cluster the broker may hand a trigger
+// to this node before its reading reached it, so Handle waits for it, up
+// to observeWait, and then judges with what it knows.
+func (o *BotOrchestrator) Handle(ctx context.Context, ev any) error {
+	e, ok := ev.(*Event)
+	if !ok {
+		return permanentError{errors.New("commands: bots: not an *Event")}
+	}
+	defer o.handled(e.Position)
+	m, ok := e.Domain.(room.MessagePosted)
+	if !ok {
+		return nil
+	}
+	if e.Position != 0 {
+		wctx, cancel := context.WithTimeout(ctx, observeWait)
+		err := o.awaitSeen(wctx, e.Position)
+		cancel()
+		if err != nil && ctx.Err() != nil {
+			return ctx.Err()
+		}
+	}
+	o.consider(e, m)
+	return nil
+}
+
+// handled records that Handle is done with the record at position.
+func (o *BotOrchestrator) handled(position uint64) {
+	o.mu.Lock()
+	defer o.mu.Unlock()
+	if position > o.handledPos {
+		o.handledPos = position
+		close(o.changed)
+		o.changed = make(chan struct{})
+	}
+}
+
+// awaitSeen waits until the record at position was observed.
+func (o *BotOrchestrator) awaitSeen(ctx context.Context, position uint64) error {
+	for {
+		o.mu.Lock()
+		seen, changed := o.seen >= position, o.changed
+		o.mu.Unlock()
+		if seen {
+			return nil
+		}
+		select {
+		case <-changed:
+		case <-ctx.Done():
+			return ctx.Err()
+		}
+	}
 }
 
 // botTypes are the event types Prime decodes.
@@ -333,6 +393,7 @@ func (o *BotOrchestrator) Prime(_ context.Context, rec eventstore.Record) error 
 		o.mu.Unlock()
 	}
 	o.advance(rec.Position)
+	o.handled(rec.Position)
 	return nil
 }
 
@@ -806,14 +867,15 @@ func (o *BotOrchestrator) Stats() BotStats {
 	}
 }
 
-// Sync waits until the orchestrator has observed the record at position
-// and has finished every trigger and notice it queued (a reply posted,
-// a notice posted, or dropped), or ctx ends. Tests use it to wait for a
-// bot's answer, or for its silence, without sleeping.
+// Sync waits until the orchestrator has observed and handled the record
+// at position and has finished every trigger and notice it queued (a
+// reply posted, a notice posted, or dropped), or ctx ends. Tests use it,
+// on one node, to wait for a bot's answer, or for its silence, without
+// sleeping.
 func (o *BotOrchestrator) Sync(ctx context.Context, position uint64) error {
 	for {
 		o.mu.Lock()
-		done, changed := o.seen >= position && o.pending == 0, o.changed
+		done, changed := o.seen >= position && o.handledPos >= position && o.pending == 0, o.changed
 		o.mu.Unlock()
 		if done {
 			return nil
@@ -827,6 +889,7 @@ func (o *BotOrchestrator) Sync(ctx context.Context, position uint64) error {
 }
 
 var (
-	_ Primer = (*BotOrchestrator)(nil)
-	_ Runner = (*BotOrchestrator)(nil)
+	_ Primer   = (*BotOrchestrator)(nil)
+	_ Observer = (*BotOrchestrator)(nil)
+	_ Runner   = (*BotOrchestrator)(nil)
 )

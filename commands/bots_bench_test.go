@@ -99,7 +99,7 @@ func BenchmarkBotHandle(b *testing.B) {
 	recs, _ := store.ReadAll(ctx, 1, 1000)
 	for _, rec := range recs {
 		ev, _ := codec.Decode(rec.Type, rec.Data)
-		o.Handle(ctx, &commands.Event{Record: rec, Domain: ev})
+		o.Observe(ctx, &commands.Event{Record: rec, Domain: ev})
 	}
 	pos := recs[len(recs)-1].Position
 	at := time.Date(2026, 11, 23, 12, 0, 0, 0, time.UTC)
@@ -116,7 +116,9 @@ func BenchmarkBotHandle(b *testing.B) {
 			for b.Loop() {
 				pos++
 				tc.m.Seq = pos
-				o.Handle(ctx, &commands.Event{Record: eventstore.Record{ID: uuid.New(), Position: pos, Revision: pos, Type: "MessagePosted"}, Domain: tc.m})
+				e := &commands.Event{Record: eventstore.Record{ID: uuid.New(), Position: pos, Revision: pos, Type: "MessagePosted"}, Domain: tc.m}
+				o.Observe(ctx, e)
+				o.Handle(ctx, e)
 			}
 		})
 	}

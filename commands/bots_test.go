@@ -571,7 +571,11 @@ func TestRedeliveredTriggerPostsOnce(t *testing.T) {
 	go func() { done <- again.Run(runCtx) }()
 	head, _ := r.store.Head(ctx)
 	for pos := uint64(1); pos <= head; pos++ {
-		if err := again.Handle(ctx, eventAt(t, r.store, pos)); err != nil {
+		e := eventAt(t, r.store, pos)
+		if err := again.Observe(ctx, e); err != nil {
+			t.Fatal(err)
+		}
+		if err := again.Handle(ctx, e); err != nil {
 			t.Fatal(err)
 		}
 	}

@@ -159,6 +159,14 @@ type BusConfig struct {
 	// CloseTimeout bounds how long shutdown waits for the handlers and the
 	// forwarder to finish what they are doing. Zero means 30 s.
 	CloseTimeout time.Duration
+
+	// JoinAtHead makes a node without a checkpoint start forwarding at
+	// the log's head instead of its start. Set it when the pub/sub is
+	// shared by several nodes (every node forwards every record and the
+	// broker drops the copies by message id): the nodes already there
+	// forwarded the past, and forwarding it again after the broker's
+	// deduplication window would deliver it twice.
+	JoinAtHead bool
 }
 
 // Validate reports every problem of c at once, or nil.
@@ -242,6 +250,19 @@ type Runner interface {
 	Run(ctx context.Context) error
 }
 
+// Observer is a reactor with memory of the log that every node must keep
+// whole, such as the bots' kill switch or the sweeper's deadlines, while
+// the reactions happen on one node. The forwarder of every node calls
+// Observe with every record after the checkpoint, in commit order, before
+// publishing it; Prime covers the records before. An Observer that is
+// also an event handler (AddReactor) thus observes a record on its own
+// node before, or (in a cluster, where a broker shares the reactions
+// between nodes) about when, Handle sees it. Observe must be quick: it is
+// on the forwarder's path.
+type Observer interface {
+	Observe(ctx context.Context, e *Event) error
+}
+
 // Bus is the asynchronous side of the write model, on Watermill: a
 // forwarder puts the store's ordered feed on the events topic; reactors
 // (cqrs event handlers receiving *Event) react to it; the commands they
@@ -287,12 +308,14 @@ type Bus struct {
 	shutOnce sync.Once
 	done     chan struct{} // closed when Run returns
 
-	mu       sync.Mutex // guards the fields below
-	reactors []cqrs.EventHandler
-	names    map[string]bool // router handler names in use
-	started  bool
-	closed   bool
-	stop     context.CancelFunc
+	mu        sync.Mutex // guards the fields below
+	reactors  []cqrs.EventHandler
+	observers []Observer
+	parts     []any           // reactors and observers, each once: primed and run
+	names     map[string]bool // router handler names in use
+	started   bool
+	closed    bool
+	stop      context.CancelFunc
 }
 
 // NewBus builds the bus over h and store: the pub/subs, the router with
@@ -449,6 +472,27 @@ func (b *Bus) AddReactor(r cqrs.EventHandler) error {
 	}
 	b.names[r.HandlerName()] = true
 	b.reactors = append(b.reactors, r)
+	if o, ok := r.(Observer); ok {
+		b.observers = append(b.observers, o)
+	}
+	b.parts = append(b.parts, r)
+	return nil
+}
+
+// AddObserver adds an Observer that handles no event itself (the
+// sweeper): it is primed, fed every record by this node's forwarder, and
+// run if it is a Runner. Observers are added before Run.
+func (b *Bus) AddObserver(o Observer) error {
+	if o == nil {
+		return errors.New("commands: AddObserver: nil observer")
+	}
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	if b.started || b.closed {
+		return fmt.Errorf("commands: observer %T: the bus was already started", o)
+	}
+	b.observers = append(b.observers, o)
+	b.parts = append(b.parts, o)
 	return nil
 }
 
@@ -518,7 +562,8 @@ func (b *Bus) Run(ctx context.Context) (err error) {
 		return errors.New("commands: bus: Run called twice or after Close")
 	}
 	b.started = true
-	reactors := slices.Clone(b.reactors)
+	parts := slices.Clone(b.parts)
+	b.fwd.observers = slices.Clone(b.observers)
 	ctx, stop := context.WithCancel(ctx)
 	b.stop = stop
 	b.mu.Unlock()
@@ -526,7 +571,7 @@ func (b *Bus) Run(ctx context.Context) (err error) {
 	defer stop()
 	defer b.shutOnce.Do(func() { close(b.shut) })
 
-	from, err := b.start(ctx, reactors)
+	from, err := b.start(ctx, parts)
 	if err != nil {
 		// The router never ran: closing it would wait for handlers that
 		// never start.
@@ -552,11 +597,11 @@ func (b *Bus) Run(ctx context.Context) (err error) {
 	fwdDone := make(chan error, 1)
 	go func() { fwdDone <- b.fwd.run(work, from) }()
 	var runners sync.WaitGroup
-	for _, r := range reactors {
+	for _, r := range parts {
 		if rr, ok := r.(Runner); ok {
 			runners.Go(func() {
 				if err := rr.Run(work); err != nil && !errors.Is(err, context.Canceled) {
-					b.logger.Error("Reactor stopped", err, watermill.LogFields{"reactor": r.HandlerName()})
+					b.logger.Error("Reactor stopped", err, watermill.LogFields{"reactor": fmt.Sprintf("%T", r)})
 				}
 			})
 		}
@@ -607,7 +652,7 @@ func (b *Bus) Run(ctx context.Context) (err error) {
 
 // start checks the checkpoint against the log and primes the reactors;
 // it returns the position to forward from.
-func (b *Bus) start(ctx context.Context, reactors []cqrs.EventHandler) (uint64, error) {
+func (b *Bus) start(ctx context.Context, parts []any) (uint64, error) {
 	from, err := b.cfg.Checkpoint.Load(ctx)
 	if err != nil {
 		return 0, fmt.Errorf("commands: bus: load checkpoint: %w", err)
@@ -621,8 +666,15 @@ func (b *Bus) start(ctx context.Context, reactors []cqrs.EventHandler) (uint64, 
 		// forwarding from it would silently skip what comes next.
 		return 0, fmt.Errorf("commands: bus: checkpoint %d is past the log's head %d", from, head)
 	}
+	if from == 0 && b.cfg.JoinAtHead {
+		// A node joining a cluster: the others forwarded the past.
+		from = head
+		if err := b.cfg.Checkpoint.Save(ctx, from); err != nil {
+			return 0, fmt.Errorf("commands: bus: save checkpoint: %w", err)
+		}
+	}
 	var primers []Primer
-	for _, r := range reactors {
+	for _, r := range parts {
 		if p, ok := r.(Primer); ok {
 			primers = append(primers, p)
 		}

@@ -105,6 +105,15 @@ func (hn *busHarness) add(t *testing.T, reactors ...cqrs.EventHandler) {
 	}
 }
 
+func (hn *busHarness) observe(t *testing.T, observers ...Observer) {
+	t.Helper()
+	for _, o := range observers {
+		if err := hn.bus.AddObserver(o); err != nil {
+			t.Fatal(err)
+		}
+	}
+}
+
 // run starts the bus and waits until it is running.
 func (hn *busHarness) run(t *testing.T) {
 	t.Helper()

@@ -405,3 +405,43 @@ func TestQuotaReservations(t *testing.T) {
 		t.Fatal("kill switch did not turn bots off")
 	}
 }
+
+// Two processes on one store (the nodes of a cluster): a node's cached
+// room is behind what the other appended. With Shared, a refusal is
+// checked against the stream's newest records before it stands; without
+// it, the cache is the truth (one node, the default).
+func TestSharedStoreRefusalsSeeOtherNodesRecords(t *testing.T) {
+	store := memstore.New()
+	clock := start()
+	a := newHandlers(t, store, clock)
+	b, err := New(store, Config{Clock: clock, Hasher: cheap, Demo: true, Shared: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	lone, err := New(store, Config{Clock: clock, Hasher: cheap, Demo: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx := context.Background()
+	roomID := setup(t, a, "lobby", "alice", "bob")
+	// b and lone cache the room now, at seq 0.
+	for _, h := range []*Handlers{b, lone} {
+		if _, err := h.MoveReadMarker(ctx, MoveReadMarker{Room: roomID, User: "bob", Seq: 1}); !errors.Is(err, domain.ErrInvalid) {
+			t.Fatalf("marker past the last message: %v", err)
+		}
+	}
+	ack, err := a.PostChat(ctx, PostChat{Room: roomID, User: "alice", ClientID: "c1", Text: "hi"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := b.MoveReadMarker(ctx, MoveReadMarker{Room: roomID, User: "bob", Seq: ack.Seq}); err != nil {
+		t.Fatalf("shared: marker to a message another node posted: %v", err)
+	}
+	if _, err := lone.MoveReadMarker(ctx, MoveReadMarker{Room: roomID, User: "bob", Seq: ack.Seq}); err == nil {
+		t.Fatal("alone on its store, the handler read the stream again")
+	}
+	// A refusal that stands after the reread still stands.
+	if _, err := b.MoveReadMarker(ctx, MoveReadMarker{Room: roomID, User: "bob", Seq: ack.Seq + 5}); !errors.Is(err, domain.ErrInvalid) {
+		t.Fatalf("shared: marker past the last message: %v", err)
+	}
+}

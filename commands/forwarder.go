@@ -309,6 +309,9 @@ type forwarder struct {
 	interval time.Duration
 	logger   watermill.LoggerAdapter
 
+	// observers see every record before it is published (set by Run).
+	observers []Observer
+
 	// aborted: the bus is tearing the pub/sub down under a Publish in
 	// flight, which may then return without the record being handled.
 	aborted atomic.Bool
@@ -375,6 +378,9 @@ func (f *forwarder) run(ctx context.Context, from uint64) (err error) {
 		if rec.Position <= pos {
 			continue // never from a conforming store; harmless to skip
 		}
+		if err := f.observe(ctx, rec); err != nil {
+			return err
+		}
 		if err := f.pub.Publish(f.topic, recordMessage(rec)); err != nil {
 			return fmt.Errorf("commands: forwarder: publish position %d: %w", rec.Position, err)
 		}
@@ -391,4 +397,24 @@ func (f *forwarder) run(ctx context.Context, from uint64) (err error) {
 			}
 		}
 	}
+}
+
+// observe hands a record to the observers. A record the codec cannot
+// decode reaches them without its domain event (they ignore it), as it
+// reaches the handlers: one bad record must not stop the feed.
+func (f *forwarder) observe(ctx context.Context, rec eventstore.Record) error {
+	if len(f.observers) == 0 {
+		return nil
+	}
+	e, err := eventFromRecord(rec)
+	if err != nil {
+		f.logger.Error("Undecodable record: observers see it without its event", err, watermill.LogFields{"position": rec.Position, "type": rec.Type})
+		e = &Event{Record: rec}
+	}
+	for _, o := range f.observers {
+		if err := o.Observe(ctx, e); err != nil {
+			return fmt.Errorf("commands: forwarder: observer %T at position %d: %w", o, rec.Position, err)
+		}
+	}
+	return nil
 }

@@ -42,6 +42,12 @@ type Config struct {
 	MaxCached int
 	// Demo allows seeded demo accounts to log in without a password.
 	Demo bool
+	// Shared says that other processes append to the store too (the nodes
+	// of a cluster): a cached aggregate may then be behind, so a refusal,
+	// a decision to do nothing, or a read is checked against the
+	// stream's newest records first. Alone on its store, the cache is the
+	// truth and that read is saved.
+	Shared bool
 }
 
 // Handlers executes every command of Switchboard. Each method loads the
@@ -82,21 +88,21 @@ func New(store eventstore.Store, cfg Config) (*Handlers, error) {
 	}
 	p := cfg.Policy
 	h := &Handlers{store: store, policy: p, clock: cfg.Clock, hasher: cfg.Hasher, demo: cfg.Demo}
-	h.users = newRepo(kind[user.State, user.Command]{stream: user.Stream, decide: user.Decide, evolve: user.Evolve}, store, p, cfg.MaxCached)
-	h.sessions = newRepo(kind[session.State, session.Command]{stream: session.Stream, decide: session.Decide, evolve: session.Evolve}, store, p, cfg.MaxCached)
+	h.users = newRepo(kind[user.State, user.Command]{stream: user.Stream, decide: user.Decide, evolve: user.Evolve}, store, p, cfg.MaxCached, cfg.Shared)
+	h.sessions = newRepo(kind[session.State, session.Command]{stream: session.Stream, decide: session.Decide, evolve: session.Evolve}, store, p, cfg.MaxCached, cfg.Shared)
 	h.rooms = newRepo(kind[room.State, room.Command]{
 		initial: func() room.State { return room.New(p) },
 		stream:  room.Stream, decide: room.Decide, evolve: room.Evolve,
-	}, store, p, cfg.MaxCached)
-	h.presence = newRepo(kind[presence.State, presence.Command]{stream: presence.Stream, decide: presence.Decide, evolve: presence.Evolve}, store, p, cfg.MaxCached)
-	h.quotas = newRepo(kind[quota.State, quota.Command]{stream: quota.Stream, decide: quota.Decide, evolve: quota.Evolve}, store, p, 8)
+	}, store, p, cfg.MaxCached, cfg.Shared)
+	h.presence = newRepo(kind[presence.State, presence.Command]{stream: presence.Stream, decide: presence.Decide, evolve: presence.Evolve}, store, p, cfg.MaxCached, cfg.Shared)
+	h.quotas = newRepo(kind[quota.State, quota.Command]{stream: quota.Stream, decide: quota.Decide, evolve: quota.Evolve}, store, p, 8, cfg.Shared)
 	h.bots = newRepo(kind[quota.SwitchState, quota.SetBotsEnabled]{
 		stream: func(string) string { return quota.SwitchStream() },
 		decide: func(s quota.SwitchState, c quota.SetBotsEnabled, _ domain.Policy) ([]domain.Event, error) {
 			return quota.DecideSwitch(s, c)
 		},
 		evolve: quota.EvolveSwitch,
-	}, store, p, 1)
+	}, store, p, 1, cfg.Shared)
 	return h, nil
 }
 

@@ -55,6 +55,11 @@ type SweeperConfig struct {
 // the sweeper relies on in-order delivery, which the bus gives, and
 // ignores any record at or below the last position it saw.
 //
+// It is an observer, not a handler: every node of a cluster keeps all the
+// deadlines and ticks, and the same deadline passed on two nodes yields
+// the same command id twice, which the broker's deduplication (by message
+// id) and the handlers' idempotency turn into one effect.
+//
 // The clock is the handlers' (Handlers.Config.Clock), the timeout their
 // Policy's. Safe for concurrent use.
 type Sweeper struct {
@@ -97,7 +102,7 @@ type deadline struct {
 }
 
 // NewSweeper returns the sweeper of the handlers h, sending its commands
-// through send (the bus). Add it to the bus with AddReactor.
+// through send (the bus). Add it to the bus with AddObserver.
 func NewSweeper(h *Handlers, send Sender, cfg SweeperConfig) *Sweeper {
 	if cfg.Interval == 0 {
 		cfg.Interval = 5 * time.Second
@@ -117,20 +122,9 @@ func NewSweeper(h *Handlers, send Sender, cfg SweeperConfig) *Sweeper {
 	}
 }
 
-// HandlerName implements cqrs.EventHandler. It names the sweeper's
-// consumer: do not change it.
-func (s *Sweeper) HandlerName() string { return "sweeper" }
-
-// NewEvent implements cqrs.EventHandler.
-func (s *Sweeper) NewEvent() any { return new(Event) }
-
-// Handle implements cqrs.EventHandler: it updates the deadlines. It never
-// sends; Tick does.
-func (s *Sweeper) Handle(_ context.Context, ev any) error {
-	e, ok := ev.(*Event)
-	if !ok {
-		return permanentError{errors.New("commands: sweeper: not an *Event")}
-	}
+// Observe implements Observer: it updates the deadlines, on every node.
+// It never sends; Tick does.
+func (s *Sweeper) Observe(_ context.Context, e *Event) error {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	s.observe(e)
@@ -324,7 +318,7 @@ func (s *Sweeper) Run(ctx context.Context) error {
 	}
 }
 
-// Sync waits until the sweeper has seen the record at position (from Handle
+// Sync waits until the sweeper has seen the record at position (from Observe
 // or Prime), or ctx ends: afterwards, Tick acts on everything up to it.
 func (s *Sweeper) Sync(ctx context.Context, position uint64) error {
 	for {
@@ -375,7 +369,8 @@ func (q *deadlines) Pop() any {
 }
 
 var (
-	_ Primer = (*Sweeper)(nil)
-	_ Runner = (*Sweeper)(nil)
-	_ Sender = (*Bus)(nil)
+	_ Primer   = (*Sweeper)(nil)
+	_ Runner   = (*Sweeper)(nil)
+	_ Observer = (*Sweeper)(nil)
+	_ Sender   = (*Bus)(nil)
 )

@@ -67,7 +67,7 @@ func (f *sweeperFeed) next(e domain.Event) *Event {
 func sweeperHandle(t *testing.T, s *Sweeper, evs ...*Event) {
 	t.Helper()
 	for _, e := range evs {
-		if err := s.Handle(context.Background(), e); err != nil {
+		if err := s.Observe(context.Background(), e); err != nil {
 			t.Fatal(err)
 		}
 	}
@@ -222,7 +222,7 @@ func TestSweeperOnTheBus(t *testing.T) {
 
 	hn := newTestBus(t, h, store, BusConfig{})
 	sw := NewSweeper(h, hn.bus, SweeperConfig{Interval: -1})
-	hn.add(t, sw)
+	hn.observe(t, sw)
 	sweeps, err := hn.ps.get(ChannelCommands).Subscribe(ctx, "commands.SweepPresence")
 	if err != nil {
 		t.Fatal(err)
@@ -326,7 +326,7 @@ func TestSweeperPrimesFromTheLog(t *testing.T) {
 
 	hn := newTestBus(t, h, store, BusConfig{Checkpoint: cp})
 	sw := NewSweeper(h, hn.bus, SweeperConfig{Interval: -1})
-	hn.add(t, sw)
+	hn.observe(t, sw)
 	hn.run(t)
 	if _, _, err := h.RegisterUser(ctx, RegisterUser{Handle: "bob", DisplayName: "Bob", Password: "correct horse"}); err != nil {
 		t.Fatal(err)
@@ -343,7 +343,7 @@ func TestSweeperPrimesFromTheLog(t *testing.T) {
 
 	hn = newTestBus(t, h, store, BusConfig{Checkpoint: cp})
 	fresh := NewSweeper(h, hn.bus, SweeperConfig{Interval: -1})
-	hn.add(t, fresh)
+	hn.observe(t, fresh)
 	hn.run(t)
 	clock.Add(150 * time.Second)
 	if err := fresh.Tick(ctx, clock.Now()); err != nil {
