@@ -14,15 +14,20 @@ import (
 	"log/slog"
 	"net"
 	"net/http"
+	"net/url"
 	"os"
 	"path/filepath"
+	"strings"
 	"sync"
+	"sync/atomic"
 	"syscall"
 	"time"
 
 	"github.com/ThreeDotsLabs/watermill"
 
 	"switchboard/adapters/httpapi"
+	"switchboard/adapters/kurrentdb"
+	"switchboard/adapters/natsbus"
 	"switchboard/adapters/ollama"
 	"switchboard/adapters/pow"
 	"switchboard/adapters/turnstile"
@@ -43,8 +48,20 @@ type Config struct {
 	// "127.0.0.1:0" for Start.
 	Addr string
 	// Data is the data directory (event log, snapshots, checkpoints).
-	// Required.
+	// Required; with an outside Store it keeps this node's snapshots and
+	// checkpoints only.
 	Data string
+	// Store is where the event log lives: empty for the embedded log under
+	// Data, or a KurrentDB connection string (esdb://host:2113?tls=false,
+	// kurrentdb://…) that several nodes share.
+	Store string
+	// NATS is the NATS server (nats://host:4222) that carries the bus and
+	// the typing signals between nodes; empty: in-process only. A cluster
+	// needs both an outside Store and NATS.
+	NATS string
+	// Node names this node in logs and on the NATS server. Empty: the
+	// host name and the listen address.
+	Node string
 	// Demo seeds the reference's demo accounts and rooms, and lets the demo
 	// accounts log in without a password.
 	Demo bool
@@ -131,6 +148,13 @@ func (c *Config) Validate() error {
 	default:
 		errs = append(errs, fmt.Errorf("config: unknown verifier %q (want pow, turnstile or none)", c.Verifier))
 	}
+	if c.Store != "" && !strings.HasPrefix(c.Store, "esdb://") && !strings.HasPrefix(c.Store, "esdb+discover://") &&
+		!strings.HasPrefix(c.Store, "kurrentdb://") && !strings.HasPrefix(c.Store, "kurrentdb+discover://") {
+		errs = append(errs, errors.New("config: the store must be empty (embedded) or a KurrentDB connection string (esdb://…, kurrentdb://…)"))
+	}
+	if c.NATS != "" && c.Store == "" {
+		errs = append(errs, errors.New("config: NATS without a shared store: nodes on the embedded log cannot share work; set --store too"))
+	}
 	if c.AdminToken != "" && len(c.AdminToken) < 16 {
 		errs = append(errs, errors.New("config: the admin token must be at least 16 characters"))
 	}
@@ -146,7 +170,9 @@ func (c *Config) Validate() error {
 type App struct {
 	cfg      Config
 	log      *slog.Logger
-	store    *filestore.Store
+	store    eventstore.Store
+	health   func() error // the store's connection, when it has one
+	signals  *natsbus.Signals
 	handlers *commands.Handlers
 	set      *projections.Set
 	runner   *projections.Runner
@@ -180,6 +206,10 @@ func New(ctx context.Context, cfg Config) (*App, error) {
 	if cfg.Static == nil {
 		cfg.Static = web.Handler()
 	}
+	if cfg.Node == "" {
+		host, _ := os.Hostname()
+		cfg.Node = fmt.Sprintf("%s-%d", cmp.Or(host, "switchboard"), os.Getpid())
+	}
 	log := cfg.Logger
 	a := &App{cfg: cfg, log: log, metrics: newMetrics()}
 	ok := false
@@ -190,16 +220,16 @@ func New(ctx context.Context, cfg Config) (*App, error) {
 	}()
 
 	started := time.Now()
-	store, err := filestore.Open(cfg.Data, filestore.Options{})
+	store, err := a.openStore(ctx)
 	if err != nil {
 		return nil, err
 	}
 	a.store = store
 	head, _ := store.Head(ctx)
-	log.Info("event store open", "data", cfg.Data, "head", head, "took", time.Since(started).String())
+	log.Info("event store open", "node", cfg.Node, "store", a.storeName(), "data", cfg.Data, "head", head, "took", time.Since(started).String())
 
 	inst := &instrumentedStore{Store: store, m: a.metrics}
-	a.handlers, err = commands.New(inst, commands.Config{Policy: cfg.Policy, Clock: clock(cfg.Now), Hasher: cfg.Hasher, Demo: cfg.Demo})
+	a.handlers, err = commands.New(inst, commands.Config{Policy: cfg.Policy, Clock: clock(cfg.Now), Hasher: cfg.Hasher, Demo: cfg.Demo, Shared: cfg.Store != ""})
 	if err != nil {
 		return nil, err
 	}
@@ -216,14 +246,35 @@ func New(ctx context.Context, cfg Config) (*App, error) {
 
 	// Watermill narrates every handler start at info; that is debug here.
 	wlog := watermill.NewSlogLoggerWithLevelMapping(log, map[slog.Level]slog.Level{slog.LevelInfo: slog.LevelDebug})
-	a.bus, err = commands.NewBus(a.handlers, store, commands.BusConfig{
+	busCfg := commands.BusConfig{
 		Checkpoint: commands.NewFileCheckpoint(filepath.Join(cfg.Data, "forwarder.checkpoint")),
 		Logger:     wlog,
-	})
+	}
+	var signals ws.Signals
+	if cfg.NATS != "" {
+		ncfg := natsbus.Config{URL: cfg.NATS, Name: cfg.Node, Logger: log}
+		if busCfg.PubSub, err = natsbus.PubSub(ncfg); err != nil {
+			return nil, err
+		}
+		busCfg.JoinAtHead = true
+		// The gateway exists only below; signals wait for it.
+		var gw atomic.Pointer[ws.Gateway]
+		a.signals, err = natsbus.NewSignals(ncfg, func(room, user string, typing bool) {
+			if g := gw.Load(); g != nil {
+				g.ReceiveTyping(room, user, typing)
+			}
+		})
+		if err != nil {
+			return nil, err
+		}
+		signals = a.signals
+		defer func() { gw.Store(a.gateway) }()
+	}
+	a.bus, err = commands.NewBus(a.handlers, store, busCfg)
 	if err != nil {
 		return nil, err
 	}
-	if err := a.bus.AddReactor(commands.NewSweeper(a.handlers, a.bus, commands.SweeperConfig{Logger: wlog})); err != nil {
+	if err := a.bus.AddObserver(commands.NewSweeper(a.handlers, a.bus, commands.SweeperConfig{Logger: wlog})); err != nil {
 		return nil, err
 	}
 
@@ -239,7 +290,7 @@ func New(ctx context.Context, cfg Config) (*App, error) {
 		OriginPatterns: cfg.OriginPatterns, Logger: log, Now: cfg.Now,
 		HelloTimeout: gt.HelloTimeout, IdleTimeout: gt.IdleTimeout, TypingTTL: gt.TypingTTL,
 		WriteTimeout: gt.WriteTimeout, SendQueue: gt.SendQueue,
-		FrameRate: gt.FrameRate, FrameBurst: gt.FrameBurst,
+		FrameRate: gt.FrameRate, FrameBurst: gt.FrameBurst, Signals: signals,
 	}
 	limits.MaxFrameBytes = ws.MaxFrameBytes
 	limits.HeartbeatIntervalMs = 30_000
@@ -281,7 +332,7 @@ func New(ctx context.Context, cfg Config) (*App, error) {
 		Commands:   a.handlers,
 		Views:      apiViews{r},
 		Challenge:  challenge,
-		StoreCheck: func(ctx context.Context) error { _, err := store.Head(ctx); return err },
+		StoreCheck: a.storeCheck,
 		BotBackend: a.bots.State,
 		Metrics:    a.metrics.handler(a),
 		WebSocket:  a.gateway,
@@ -306,6 +357,46 @@ func New(ctx context.Context, cfg Config) (*App, error) {
 	}
 	ok = true
 	return a, nil
+}
+
+// openStore opens the configured event store: the embedded log under
+// Data, or KurrentDB.
+func (a *App) openStore(ctx context.Context) (eventstore.Store, error) {
+	if a.cfg.Store == "" {
+		return filestore.Open(a.cfg.Data, filestore.Options{})
+	}
+	if err := os.MkdirAll(a.cfg.Data, 0o700); err != nil {
+		return nil, fmt.Errorf("data directory: %w", err)
+	}
+	s, err := kurrentdb.Open(ctx, a.cfg.Store, kurrentdb.Options{Logger: a.log})
+	if err != nil {
+		return nil, err
+	}
+	a.health = s.Health
+	return s, nil
+}
+
+// storeName names the store for logs, without credentials.
+func (a *App) storeName() string {
+	if a.cfg.Store == "" {
+		return "embedded"
+	}
+	u, err := url.Parse(a.cfg.Store)
+	if err != nil {
+		return "kurrentdb"
+	}
+	return u.Scheme + "://" + u.Host
+}
+
+// storeCheck is the store's part of /readyz.
+func (a *App) storeCheck(ctx context.Context) error {
+	if a.health != nil {
+		if err := a.health(); err != nil {
+			return err
+		}
+	}
+	_, err := a.store.Head(ctx)
+	return err
 }
 
 // verifier builds the configured human verification.
@@ -472,6 +563,9 @@ func (a *App) closeParts() error {
 	var errs []error
 	if a.bus != nil {
 		errs = append(errs, a.bus.Close())
+	}
+	if a.signals != nil {
+		errs = append(errs, a.signals.Close())
 	}
 	if a.runner != nil {
 		errs = append(errs, a.runner.Close())
