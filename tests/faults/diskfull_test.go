@@ -8,6 +8,7 @@ import (
 	"os/exec"
 	"path/filepath"
 	"strings"
+	"switchboard/tests/internal/e2e"
 	"syscall"
 	"testing"
 	"time"
@@ -35,28 +36,28 @@ func TestDiskFull(t *testing.T) {
 			t.Errorf("umount %s: %v: %s", mnt, err, out)
 		}
 	})
-	p, _ := startProc(t, binary(t), filepath.Join(mnt, "data")) // cleaned up (killed) before the unmount
-	pid := p.cmd.Process.Pid
+	p, _ := e2e.Start(t, e2e.Binary(t), filepath.Join(mnt, "data")) // cleaned up (killed) before the unmount
+	pid := p.Cmd.Process.Pid
 
 	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Minute)
 	defer cancel()
-	alice, err := hello(ctx, p.url, login(t, p.url, "user_1", srcAddr(100)), srcAddr(100))
+	alice, err := e2e.Hello(ctx, p.URL, e2e.Login(t, p.URL, "user_1", e2e.SrcAddr(100)), e2e.SrcAddr(100))
 	if err != nil {
 		t.Fatal(err)
 	}
-	defer alice.c.CloseNow()
-	bobToken := login(t, p.url, "user_2", srcAddr(101))
-	a, err := alice.command(ctx, "create", map[string]any{"type": "create_room", "name": "full disk", "visibility": "public"})
+	defer alice.C.CloseNow()
+	bobToken := e2e.Login(t, p.URL, "user_2", e2e.SrcAddr(101))
+	a, err := alice.Command(ctx, "create", map[string]any{"type": "create_room", "name": "full disk", "visibility": "public"})
 	if err != nil || a["type"] != "ack" {
 		t.Fatalf("create_room: %v %v", a, err)
 	}
 	room := a["room"].(string)
-	bob, err := hello(ctx, p.url, bobToken, srcAddr(101))
+	bob, err := e2e.Hello(ctx, p.URL, bobToken, e2e.SrcAddr(101))
 	if err != nil {
 		t.Fatal(err)
 	}
-	defer bob.c.CloseNow()
-	if a, err := bob.command(ctx, "join", map[string]any{"type": "join", "room": room}); err != nil || a["type"] != "ack" {
+	defer bob.C.CloseNow()
+	if a, err := bob.Command(ctx, "join", map[string]any{"type": "join", "room": room}); err != nil || a["type"] != "ack" {
 		t.Fatalf("join: %v %v", a, err)
 	}
 
@@ -76,16 +77,16 @@ func TestDiskFull(t *testing.T) {
 	for i := 0; i < 15 && len(refused) < 5; i++ {
 		id := fmt.Sprintf("p%d", i)
 		sent := time.Now()
-		r, err := alice.command(ctx, id, map[string]any{"type": "chat", "room": room, "text": id + " " + text})
+		r, err := alice.Command(ctx, id, map[string]any{"type": "chat", "room": room, "text": id + " " + text})
 		if err != nil {
-			t.Fatalf("post %s: %v (server alive: %v)", id, err, p.alive())
+			t.Fatalf("post %s: %v (server alive: %v)", id, err, p.Alive())
 		}
 		switch {
 		case r["type"] == "ack":
 			if len(refused) > 0 {
 				t.Logf("%s acknowledged after a refusal (some space was freed meanwhile)", id)
 			}
-			acked[id] = seqOf(r)
+			acked[id] = e2e.SeqOf(r)
 		case r["code"] == "unavailable":
 			if len(refused) == 0 {
 				firstRefusal = time.Since(sent)
@@ -110,12 +111,12 @@ func TestDiskFull(t *testing.T) {
 	freed := time.Now()
 	for _, id := range refused {
 		for {
-			r, err := alice.command(ctx, id, map[string]any{"type": "chat", "room": room, "text": id + " " + text})
+			r, err := alice.Command(ctx, id, map[string]any{"type": "chat", "room": room, "text": id + " " + text})
 			if err != nil {
 				t.Fatalf("resend %s: %v", id, err)
 			}
 			if r["type"] == "ack" {
-				acked[id] = seqOf(r)
+				acked[id] = e2e.SeqOf(r)
 				break
 			}
 			if r["code"] != "unavailable" || time.Since(freed) > 10*time.Second {
@@ -130,12 +131,12 @@ func TestDiskFull(t *testing.T) {
 			}
 		}
 	}
-	if !p.alive() || p.cmd.Process.Pid != pid {
-		t.Fatalf("the server did not survive the full disk: %s", p.logText())
+	if !p.Alive() || p.Cmd.Process.Pid != pid {
+		t.Fatalf("the server did not survive the full disk: %s", p.LogText())
 	}
 
 	// The history: contiguous, every acknowledged post at its seq, once.
-	msgs, err := history(p.url, bobToken, room)
+	msgs, err := e2e.History(p.URL, bobToken, room)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -165,7 +166,7 @@ func TestDiskFull(t *testing.T) {
 	deadline, stop := context.WithTimeout(ctx, 10*time.Second)
 	defer stop()
 	for len(got) < len(acked) {
-		f, err := bob.await(deadline, func(f map[string]any) bool { return f["type"] == "message" })
+		f, err := bob.Await(deadline, func(f map[string]any) bool { return f["type"] == "message" })
 		if err != nil {
 			t.Fatalf("bob received %d of %d posts: %v", len(got), len(acked), err)
 		}
@@ -178,7 +179,7 @@ func TestDiskFull(t *testing.T) {
 		got[id] = true
 	}
 	t.Logf("%d posts in the history, contiguous, once each; the server (pid %d) served throughout", len(msgs), pid)
-	t.Logf("server log:\n%s", p.logText())
+	t.Logf("server log:\n%s", p.LogText())
 }
 
 // fill writes path until the file system is full and returns its size.

@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"math/rand/v2"
 	"sort"
+	"switchboard/tests/internal/e2e"
 	"sync"
 	"testing"
 	"time"
@@ -33,38 +34,38 @@ func TestKill9UnderLoad(t *testing.T) {
 		cycles = 20
 		every  = 100 * time.Millisecond // per user: 10/s, 200/s in all
 	)
-	bin := binary(t)
+	bin := e2e.Binary(t)
 	data := t.TempDir()
-	p, _ := startProc(t, bin, data)
+	p, _ := e2e.Start(t, bin, data)
 
 	tokens := make([]string, users)
 	for i := range tokens {
-		tokens[i] = login(t, p.url, fmt.Sprintf("user_%d", i+1), srcAddr(i))
+		tokens[i] = e2e.Login(t, p.URL, fmt.Sprintf("user_%d", i+1), e2e.SrcAddr(i))
 	}
 	// user_1 creates the rooms (public); everyone joins every room.
 	roomIDs := make([]string, rooms)
 	{
 		ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
 		for i := range users {
-			w, err := hello(ctx, p.url, tokens[i], srcAddr(i))
+			w, err := e2e.Hello(ctx, p.URL, tokens[i], e2e.SrcAddr(i))
 			if err != nil {
 				t.Fatalf("user %d: %v", i, err)
 			}
 			for k := range rooms {
 				var a map[string]any
 				if i == 0 {
-					a, err = w.command(ctx, fmt.Sprintf("create-%d", k), map[string]any{"type": "create_room", "name": fmt.Sprintf("kill room %d", k), "visibility": "public"})
+					a, err = w.Command(ctx, fmt.Sprintf("create-%d", k), map[string]any{"type": "create_room", "name": fmt.Sprintf("kill room %d", k), "visibility": "public"})
 					if err == nil && a["type"] == "ack" {
 						roomIDs[k], _ = a["room"].(string)
 					}
 				} else {
-					a, err = w.command(ctx, fmt.Sprintf("join-%d", k), map[string]any{"type": "join", "room": roomIDs[k]})
+					a, err = w.Command(ctx, fmt.Sprintf("join-%d", k), map[string]any{"type": "join", "room": roomIDs[k]})
 				}
 				if err != nil || a["type"] != "ack" {
 					t.Fatalf("user %d, room %d: %v %v", i, k, a, err)
 				}
 			}
-			w.c.CloseNow()
+			w.C.CloseNow()
 		}
 		cancel()
 	}
@@ -91,9 +92,9 @@ func TestKill9UnderLoad(t *testing.T) {
 		var wg sync.WaitGroup
 		ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
 		unanswered := 0
-		conns := make([]*wsConn, users)
+		conns := make([]*e2e.WS, users)
 		for i := range users {
-			w, err := hello(ctx, p.url, tokens[i], srcAddr(i))
+			w, err := e2e.Hello(ctx, p.URL, tokens[i], e2e.SrcAddr(i))
 			if err != nil {
 				t.Fatalf("cycle %d: user %d: %v", cycle, i, err)
 			}
@@ -103,7 +104,7 @@ func TestKill9UnderLoad(t *testing.T) {
 			wg.Add(2)
 			go func() { // reader: acks and errors of our posts
 				defer wg.Done()
-				for f := range w.frames {
+				for f := range w.Frames {
 					id, _ := f["id"].(string)
 					if id == "" {
 						continue
@@ -111,7 +112,7 @@ func TestKill9UnderLoad(t *testing.T) {
 					mu.Lock()
 					switch f["type"] {
 					case "ack":
-						ackedNow[id] = seqOf(f)
+						ackedNow[id] = e2e.SeqOf(f)
 					case "error":
 						refused[fmt.Sprint(f["code"])]++
 						answered[id] = true
@@ -125,7 +126,7 @@ func TestKill9UnderLoad(t *testing.T) {
 					mu.Lock()
 					sent[m.id] = m
 					mu.Unlock()
-					return w.send(ctx, map[string]any{"type": "chat", "id": m.id, "room": m.room, "text": m.id}) == nil
+					return w.Send(ctx, map[string]any{"type": "chat", "id": m.id, "room": m.room, "text": m.id}) == nil
 				}
 				for _, m := range resend[i] {
 					if !send(m) {
@@ -137,7 +138,7 @@ func TestKill9UnderLoad(t *testing.T) {
 				r := rand.New(rand.NewPCG(uint64(cycle), uint64(i)))
 				for k := 0; ; k++ {
 					select {
-					case <-w.done:
+					case <-w.Done:
 						return
 					case <-time.After(time.Duration(r.ExpFloat64() * float64(every))):
 					}
@@ -149,7 +150,7 @@ func TestKill9UnderLoad(t *testing.T) {
 			}()
 		}
 		time.Sleep(500*time.Millisecond + time.Duration(rng.Int64N(int64(2*time.Second))))
-		p.kill()
+		p.Kill()
 		wg.Wait()
 		cancel()
 		for id, m := range sent {
@@ -167,12 +168,12 @@ func TestKill9UnderLoad(t *testing.T) {
 			}
 		}
 		var ready time.Duration
-		p, ready = startProc(t, bin, data)
+		p, ready = e2e.Start(t, bin, data)
 		readyMax = max(readyMax, ready)
 		if ready > 2*time.Second {
 			t.Errorf("cycle %d: ready %s after the restart (want ≤ 2 s)", cycle, ready)
 		}
-		stored := verifyHistory(t, p.url, tokens[0], roomIDs, acked, all, false)
+		stored := verifyHistory(t, p.URL, tokens[0], roomIDs, acked, all, false)
 		landed := 0
 		for _, m := range inDoubt {
 			if _, ok := stored[m.id]; ok {
@@ -193,12 +194,12 @@ func TestKill9UnderLoad(t *testing.T) {
 	defer cancel()
 	for len(inDoubt) > 0 && ctx.Err() == nil {
 		m := inDoubt[0]
-		w, err := hello(ctx, p.url, tokens[m.user], srcAddr(m.user))
+		w, err := e2e.Hello(ctx, p.URL, tokens[m.user], e2e.SrcAddr(m.user))
 		if err != nil {
 			t.Fatal(err)
 		}
-		a, err := w.command(ctx, m.id, map[string]any{"type": "chat", "room": m.room, "text": m.id})
-		w.c.CloseNow()
+		a, err := w.Command(ctx, m.id, map[string]any{"type": "chat", "room": m.room, "text": m.id})
+		w.C.CloseNow()
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -206,10 +207,10 @@ func TestKill9UnderLoad(t *testing.T) {
 			time.Sleep(time.Second) // rate limited: wait and resend
 			continue
 		}
-		acked[m.id] = seqOf(a)
+		acked[m.id] = e2e.SeqOf(a)
 		inDoubt = inDoubt[1:]
 	}
-	verifyHistory(t, p.url, tokens[0], roomIDs, acked, all, true)
+	verifyHistory(t, p.URL, tokens[0], roomIDs, acked, all, true)
 	t.Logf("%d cycles: %d messages acknowledged, all in the history once, at their acked seq; %d were unanswered at a kill (%d of those had been stored; resent with the same id, each got its original seq); slowest ready after kill -9: %s",
 		cycles, len(acked), doubted, landedAll, readyMax.Round(time.Millisecond))
 }
@@ -224,7 +225,7 @@ func verifyHistory(t *testing.T, base, token string, roomIDs []string, acked map
 	bySeq := map[string]map[uint64]string{}
 	total := 0
 	for _, room := range roomIDs {
-		msgs, err := history(base, token, room)
+		msgs, err := e2e.History(base, token, room)
 		if err != nil {
 			t.Fatal(err)
 		}

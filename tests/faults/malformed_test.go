@@ -15,6 +15,7 @@ import (
 	"runtime"
 	"slices"
 	"strings"
+	"switchboard/tests/internal/e2e"
 	"sync"
 	"testing"
 	"time"
@@ -54,25 +55,25 @@ func TestMalformedInputFloods(t *testing.T) {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { a.Close() })
-	token := login(t, base, "user_1", srcAddr(200))
+	token := e2e.Login(t, base, "user_1", e2e.SrcAddr(200))
 
 	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Minute)
 	defer cancel()
 	// A well-behaved client, before (to warm everything up) and after.
 	chat := func(what string) {
 		t.Helper()
-		w, err := hello(ctx, base, token, srcAddr(200))
+		w, err := e2e.Hello(ctx, base, token, e2e.SrcAddr(200))
 		if err != nil {
 			t.Fatalf("%s: %v", what, err)
 		}
-		defer w.c.CloseNow()
-		if r, err := w.command(ctx, "join-"+what, map[string]any{"type": "join", "room": "general"}); err != nil || r["type"] != "ack" {
+		defer w.C.CloseNow()
+		if r, err := w.Command(ctx, "join-"+what, map[string]any{"type": "join", "room": "general"}); err != nil || r["type"] != "ack" {
 			t.Fatalf("%s: join: %v %v", what, r, err)
 		}
-		if r, err := w.command(ctx, "chat-"+what, map[string]any{"type": "chat", "room": "general", "text": "still here: " + what}); err != nil || r["type"] != "ack" {
+		if r, err := w.Command(ctx, "chat-"+what, map[string]any{"type": "chat", "room": "general", "text": "still here: " + what}); err != nil || r["type"] != "ack" {
 			t.Fatalf("%s: chat: %v %v", what, r, err)
 		}
-		w.c.Close(websocket.StatusNormalClosure, "")
+		w.C.Close(websocket.StatusNormalClosure, "")
 	}
 	chat("before")
 	before := settledGoroutines(0, 5*time.Second)
@@ -152,23 +153,23 @@ func TestMalformedInputFloods(t *testing.T) {
 				wg.Add(1)
 				go func() {
 					defer wg.Done()
-					var w *wsConn
+					var w *e2e.WS
 					var err error
 					if k.hello {
-						w, err = hello(ctx, base, token, srcAddr(i))
+						w, err = e2e.Hello(ctx, base, token, e2e.SrcAddr(i))
 					} else {
-						w, err = dialWS(ctx, base, srcAddr(i))
+						w, err = e2e.DialWS(ctx, base, e2e.SrcAddr(i))
 					}
 					if err != nil {
 						fail("%s: dial: %v", k.name, err)
 						return
 					}
-					defer w.c.CloseNow()
+					defer w.C.CloseNow()
 					if k.raw != nil {
-						k.raw(w.c)
+						k.raw(w.C)
 					} else {
 						for _, b := range k.frames() {
-							if w.c.Write(ctx, websocket.MessageText, b) != nil {
+							if w.C.Write(ctx, websocket.MessageText, b) != nil {
 								break // closed under us: the close code tells
 							}
 						}
@@ -176,9 +177,9 @@ func TestMalformedInputFloods(t *testing.T) {
 					if k.want == 0 {
 						// The socket must still answer, and every answer be a
 						// documented error.
-						w.send(ctx, map[string]any{"type": "heartbeat"})
+						w.Send(ctx, map[string]any{"type": "heartbeat"})
 						for {
-							f, err := w.await(ctx, func(map[string]any) bool { return true })
+							f, err := w.Await(ctx, func(map[string]any) bool { return true })
 							if err != nil {
 								fail("%s: socket closed: %v", k.name, err)
 								return
@@ -193,8 +194,8 @@ func TestMalformedInputFloods(t *testing.T) {
 					}
 					cctx, stop := context.WithTimeout(ctx, 10*time.Second)
 					defer stop()
-					if got := w.closeCode(cctx); got != k.want && (k.orWant == 0 || got != k.orWant) {
-						fail("%s: close code %d, want %d (%v)", k.name, got, k.want, w.err)
+					if got := w.CloseCode(cctx); got != k.want && (k.orWant == 0 || got != k.orWant) {
+						fail("%s: close code %d, want %d (%v)", k.name, got, k.want, w.Err)
 					}
 				}()
 			}
@@ -258,7 +259,7 @@ func settledGoroutines(target int, limit time.Duration) int {
 // rawGarbage writes random bytes to the HTTP port: the server answers 400
 // or closes, and does not hang on to the connection.
 func rawGarbage(base string, i int) error {
-	c, err := (&net.Dialer{LocalAddr: &net.TCPAddr{IP: srcAddr(i)}}).Dial("tcp", strings.TrimPrefix(base, "http://"))
+	c, err := (&net.Dialer{LocalAddr: &net.TCPAddr{IP: e2e.SrcAddr(i)}}).Dial("tcp", strings.TrimPrefix(base, "http://"))
 	if err != nil {
 		return err
 	}
@@ -286,7 +287,7 @@ func isReset(err error) bool {
 // that are no valid (masked) frame: the server must close the connection.
 func frameGarbage(base string, i int) error {
 	host := strings.TrimPrefix(base, "http://")
-	c, err := (&net.Dialer{LocalAddr: &net.TCPAddr{IP: srcAddr(i)}}).Dial("tcp", host)
+	c, err := (&net.Dialer{LocalAddr: &net.TCPAddr{IP: e2e.SrcAddr(i)}}).Dial("tcp", host)
 	if err != nil {
 		return err
 	}
@@ -320,7 +321,7 @@ func plainGet(url string, headers map[string]string) int {
 	for k, v := range headers {
 		req.Header.Set(k, v)
 	}
-	resp, err := clientFrom(nil).Do(req)
+	resp, err := e2e.ClientFrom(nil).Do(req)
 	if err != nil {
 		return -1
 	}
