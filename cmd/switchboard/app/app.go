@@ -152,6 +152,9 @@ func (c *Config) Validate() error {
 		!strings.HasPrefix(c.Store, "kurrentdb://") && !strings.HasPrefix(c.Store, "kurrentdb+discover://") {
 		errs = append(errs, errors.New("config: the store must be empty (embedded) or a KurrentDB connection string (esdb://…, kurrentdb://…)"))
 	}
+	if c.NATS != "" && (c.Verifier == "" || c.Verifier == "pow") && c.PowKey == "" {
+		errs = append(errs, errors.New("config: cluster nodes need one proof-of-work key (--pow-key): a challenge one node issues is verified by whichever node the login reaches"))
+	}
 	if c.NATS != "" && c.Store == "" {
 		errs = append(errs, errors.New("config: NATS without a shared store: nodes on the embedded log cannot share work; set --store too"))
 	}
