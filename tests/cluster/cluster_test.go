@@ -13,6 +13,7 @@ import (
 	"fmt"
 	"net/http/httptest"
 	"os"
+	"slices"
 	"sort"
 	"strings"
 	"sync"
@@ -174,11 +175,14 @@ func TestTwoNodes(t *testing.T) {
 	isReply := func(f map[string]any) bool {
 		return message("general", "")(f) && msgOf(f)["sender"] == "bot_jeeves" && msgOf(f)["kind"] == "bot"
 	}
-	if _, err := wa.Await(ctx, isReply); err != nil {
-		t.Fatalf("no bot reply on A: %v", err)
+	botTyping := func(f map[string]any) bool {
+		return f["type"] == "typing" && f["user"] == "bot_jeeves" && f["typing"] == true
 	}
-	if _, err := wb.Await(ctx, isReply); err != nil {
-		t.Fatalf("no bot reply on B: %v", err)
+	// Whichever node answers, both show the bot typing, then its reply.
+	for name, w := range map[string]*e2e.WS{"A": wa, "B": wb} {
+		if err := awaitAll(ctx, w, botTyping, isReply); err != nil {
+			t.Fatalf("on %s, the bot's typing and reply: %v", name, err)
+		}
 	}
 
 	// Concurrent posts from both nodes to one room stay contiguous (each
@@ -210,30 +214,36 @@ func TestTwoNodes(t *testing.T) {
 	acked["@jeeves what is the time?"] = e2e.SeqOf(trig)
 	checkHistory(t, b.URL, bob, acked, 1)
 
-	// Alice's last seen seq before A dies: the end of the burst, which
-	// she read as it came.
-	var last uint64
-	for _, s := range acked {
-		last = max(last, s)
+	// Alice's last seen seq before A dies: a marker Bob posts after the
+	// burst (her socket got everything before it, in order; the test's
+	// reader dropped the frames it was not waiting for).
+	mark, err := wb.Command(ctx, "marker", map[string]any{"type": "chat", "room": "general", "text": "marker"})
+	if err != nil || mark["type"] != "ack" {
+		t.Fatalf("marker: %v %v", mark, err)
 	}
-	if _, err := wa.Await(ctx, func(f map[string]any) bool {
-		return message("general", "")(f) && e2e.SeqOf(msgOf(f)) >= last
-	}); err != nil {
-		t.Fatalf("A's socket never reached seq %d: %v", last, err)
+	acked["marker"] = e2e.SeqOf(mark)
+	if _, err := wa.Await(ctx, message("general", "marker")); err != nil {
+		t.Fatalf("A's socket never got the marker: %v", err)
 	}
+	last := e2e.SeqOf(mark)
 
 	// Node A dies; Bob keeps talking on B; Alice moves to B and resumes.
 	a.Kill()
 	if code := wa.CloseCode(ctx); code == -2 {
 		t.Fatal("A's socket still open after SIGKILL")
 	}
-	for i := range 5 {
+	for i := range 4 {
 		text := fmt.Sprintf("while A was down %d", i)
 		r, err := wb.Command(ctx, "down-"+fmt.Sprint(i), map[string]any{"type": "chat", "room": "general", "text": text})
 		if err != nil || r["type"] != "ack" {
 			t.Fatalf("post on B with A down: %v %v", r, err)
 		}
 		acked[text] = e2e.SeqOf(r)
+	}
+	// A resend, on B, of a post A acknowledged gets its original seq.
+	again, err := wb.Command(ctx, "burst-b-3", map[string]any{"type": "chat", "room": "general", "text": "b-3"})
+	if err != nil || again["type"] != "ack" || e2e.SeqOf(again) != acked["b-3"] {
+		t.Fatalf("resend of b-3: %v %v, want its seq %d", again, err, acked["b-3"])
 	}
 	moved, err := e2e.DialWS(ctx, b.URL, e2e.SrcAddr(1))
 	if err != nil {
@@ -271,6 +281,25 @@ func TestTwoNodes(t *testing.T) {
 	if n := len(c.model.Requests()); n != 1 {
 		t.Fatalf("the model was asked %d times for one trigger", n)
 	}
+}
+
+// awaitAll reads frames until each condition matched one, in any order.
+func awaitAll(ctx context.Context, w *e2e.WS, conds ...func(map[string]any) bool) error {
+	left := slices.Clone(conds)
+	for len(left) > 0 {
+		if _, err := w.Await(ctx, func(f map[string]any) bool {
+			for i, c := range left {
+				if c(f) {
+					left = slices.Delete(left, i, i+1)
+					return true
+				}
+			}
+			return false
+		}); err != nil {
+			return fmt.Errorf("%d conditions unmet: %w", len(left), err)
+		}
+	}
+	return nil
 }
 
 // helloRetry says hello until the node knows the session (a token issued
