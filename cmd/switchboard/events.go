@@ -28,6 +28,7 @@ func eventsCmd(ctx context.Context, args []string, stdout, stderr io.Writer) err
 	fs.SetOutput(stderr)
 	var (
 		data     = fs.String("data", "./data", "data directory of the embedded store")
+		storeURL = fs.String("store", env("SWITCHBOARD_STORE", ""), "a cluster's KurrentDB connection string instead of the embedded store (SWITCHBOARD_STORE)")
 		stream   = fs.String("stream", "", "only this stream")
 		category = fs.String("category", "", "only streams of this category (the part before the first '-')")
 		typ      = fs.String("type", "", "only records of this type (comma-separated list)")
@@ -76,7 +77,12 @@ func eventsCmd(ctx context.Context, args []string, stdout, stderr io.Writer) err
 		return err
 	}
 
-	store, err := filestore.Open(*data, filestore.Options{ReadOnly: true})
+	var store eventstore.Store
+	if *storeURL != "" {
+		store, err = openKurrentDB(ctx, *storeURL, stderr)
+	} else {
+		store, err = filestore.Open(*data, filestore.Options{ReadOnly: true})
+	}
 	if err != nil {
 		return err
 	}

@@ -56,7 +56,8 @@ func projectionsCmd(ctx context.Context, args []string, stdout, stderr io.Writer
 	}
 	fs := flag.NewFlagSet("projections "+sub, flag.ContinueOnError)
 	fs.SetOutput(stderr)
-	data := fs.String("data", "./data", "data directory of the embedded store")
+	data := fs.String("data", "./data", "data directory: the embedded store and the snapshots")
+	storeURL := fs.String("store", env("SWITCHBOARD_STORE", ""), "a cluster's KurrentDB connection string: the log is read from there, the snapshots stay in --data (SWITCHBOARD_STORE)")
 	fs.Usage = func() {
 		usage()
 		fs.PrintDefaults()
@@ -82,7 +83,13 @@ func projectionsCmd(ctx context.Context, args []string, stdout, stderr io.Writer
 		}
 	}
 
-	store, err := openLog(*data, stderr)
+	var store eventstore.Store
+	var err error
+	if *storeURL != "" {
+		store, err = openKurrentDB(ctx, *storeURL, stderr)
+	} else {
+		store, err = openLog(*data, stderr)
+	}
 	if err != nil {
 		return err
 	}
