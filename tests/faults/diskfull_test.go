@@ -103,6 +103,10 @@ func TestDiskFull(t *testing.T) {
 	if firstRefusal > 500*time.Millisecond {
 		t.Errorf("the first refusal took %s (want ≤ 500 ms)", firstRefusal)
 	}
+	// The operator hears of it: the server logs the refusals at warn.
+	if !strings.Contains(p.LogText(), "the event store refuses appends") {
+		t.Errorf("no warning about the full disk in the server's log:\n%s", p.LogText())
+	}
 
 	// Free the space: the refused posts, resent with the same ids, go in.
 	if err := os.Remove(filler); err != nil {

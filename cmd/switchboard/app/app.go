@@ -231,7 +231,7 @@ func New(ctx context.Context, cfg Config) (*App, error) {
 	head, _ := store.Head(ctx)
 	log.Info("event store open", "node", cfg.Node, "store", a.storeName(), "data", cfg.Data, "head", head, "took", time.Since(started).String())
 
-	inst := &instrumentedStore{Store: store, m: a.metrics}
+	inst := &instrumentedStore{Store: store, m: a.metrics, log: log}
 	a.handlers, err = commands.New(inst, commands.Config{Policy: cfg.Policy, Clock: clock(cfg.Now), Hasher: cfg.Hasher, Demo: cfg.Demo, Shared: cfg.Store != ""})
 	if err != nil {
 		return nil, err

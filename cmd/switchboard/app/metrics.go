@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"log/slog"
 	"math"
 	"net/http"
 	"sort"
@@ -117,17 +118,58 @@ func (m *metrics) handler(a *App) http.Handler {
 	})
 }
 
-// instrumentedStore times appends.
+// instrumentedStore times appends, and tells the operator when the store
+// refuses them (a full disk, a store that cannot be reached) and when it
+// takes them again: at most one warning per storeWarnEvery, with the
+// number of refusals since the last.
 type instrumentedStore struct {
 	eventstore.Store
-	m *metrics
+	m   *metrics
+	log *slog.Logger
+
+	failing  atomic.Bool // fast path of recovered
+	mu       sync.Mutex
+	refused  int
+	warnedAt time.Time
 }
+
+const storeWarnEvery = 10 * time.Second
 
 func (s *instrumentedStore) Append(ctx context.Context, stream string, expected eventstore.Expected, recs []eventstore.Proposed) (eventstore.AppendResult, error) {
 	t0 := time.Now()
 	res, err := s.Store.Append(ctx, stream, expected, recs)
 	s.m.append.observe(time.Since(t0))
+	switch {
+	case errors.Is(err, eventstore.ErrStorageFull) || errors.Is(err, eventstore.ErrUnavailable):
+		s.refusal(err)
+	case err == nil:
+		s.recovered()
+	}
 	return res, err
+}
+
+func (s *instrumentedStore) refusal(err error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.failing.Store(true)
+	s.refused++
+	if now := time.Now(); now.Sub(s.warnedAt) >= storeWarnEvery {
+		s.log.Warn("the event store refuses appends: users get unavailable", "err", err, "refused", s.refused)
+		s.warnedAt, s.refused = now, 0
+	}
+}
+
+func (s *instrumentedStore) recovered() {
+	if !s.failing.Load() {
+		return
+	}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.failing.Load() {
+		s.failing.Store(false)
+		s.log.Info("the event store takes appends again", "refused since the last warning", s.refused)
+		s.refused, s.warnedAt = 0, time.Time{}
+	}
 }
 
 // instrumentedCommands times the message commands of the gateway.
