@@ -453,6 +453,13 @@ func (a *App) startLoops(ctx context.Context) error {
 	}()
 	go func() {
 		defer a.wg.Done()
+		// The bus primes its reactors by reading the log up to its
+		// checkpoint: after the projections are ready, so that a start
+		// on a long log is not slowed by it. Nothing is missed
+		// meanwhile: the forwarder starts from the checkpoint.
+		if err := a.runner.WaitReady(runCtx); err != nil {
+			return
+		}
 		if err := a.bus.Run(runCtx); err != nil && runCtx.Err() == nil {
 			a.log.Error("bus stopped", "err", err)
 		}
