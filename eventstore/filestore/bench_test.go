@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"runtime"
 	"slices"
 	"sync"
 	"sync/atomic"
@@ -155,17 +156,7 @@ func fill(tb testing.TB, s *Store, n int) {
 // (the page cache) rather than the in-memory tail cache.
 func BenchmarkReadAll(b *testing.B) {
 	const n = 200_000
-	dir := b.TempDir()
-	s, err := Open(dir, Options{})
-	if err != nil {
-		b.Fatal(err)
-	}
-	fill(b, s, n)
-	s.Close()
-	s, err = Open(dir, Options{})
-	if err != nil {
-		b.Fatal(err)
-	}
+	s := reopenedLog(b, n)
 	defer s.Close()
 	ctx := context.Background()
 	b.ResetTimer()
@@ -226,8 +217,13 @@ func BenchmarkAppendToSubscriber(b *testing.B) {
 	latencyMetrics(b, lat)
 }
 
-// BenchmarkOpen measures opening (scanning, checking and indexing) a log of
-// 1,000,000 records.
+// BenchmarkOpen measures opening (loading, checking and indexing) a log of
+// 1,000,000 records in four segments, and reports the live heap the open
+// store holds (heap-MiB, after a GC with the store still open).
+// index-files: the sealed segments' index files are there, as after any
+// run of the writer; no-index-files: they are removed before each open, as
+// on the first open of a log written before them, so every segment is
+// scanned and checked.
 func BenchmarkOpen(b *testing.B) {
 	const n = 1_000_000
 	dir := b.TempDir()
@@ -237,18 +233,98 @@ func BenchmarkOpen(b *testing.B) {
 	}
 	fill(b, s, n)
 	s.Close()
-	b.ResetTimer()
-	for range b.N {
-		s, err := Open(dir, Options{})
-		if err != nil {
-			b.Fatal(err)
+	for _, keep := range []bool{true, false} {
+		name := "index-files"
+		if !keep {
+			name = "no-index-files"
 		}
-		b.StopTimer()
-		if h, _ := s.Head(context.Background()); h != n {
-			b.Fatalf("head %d", h)
-		}
-		s.Close()
-		b.StartTimer()
+		b.Run(name, func(b *testing.B) {
+			b.ReportAllocs()
+			var heap uint64
+			for range b.N {
+				b.StopTimer()
+				if !keep {
+					idx, _ := filepath.Glob(filepath.Join(dir, "*.idx"))
+					for _, p := range idx {
+						os.Remove(p)
+					}
+				}
+				b.StartTimer()
+				s, err := Open(dir, Options{})
+				if err != nil {
+					b.Fatal(err)
+				}
+				b.StopTimer()
+				if h, _ := s.Head(context.Background()); h != n {
+					b.Fatalf("head %d", h)
+				}
+				if keep && s.fromIndex != len(s.segments)-1 {
+					b.Fatalf("%d of %d segments loaded from index files", s.fromIndex, len(s.segments))
+				}
+				heap = liveHeap()
+				runtime.KeepAlive(s)
+				s.Close()
+				b.StartTimer()
+			}
+			b.ReportMetric(float64(n), "events")
+			b.ReportMetric(float64(heap)/(1<<20), "heap-MiB")
+		})
 	}
-	b.ReportMetric(float64(n), "events")
+}
+
+// BenchmarkAppendLargeLog is BenchmarkAppend with 256 appenders on a log
+// of 1,000,000 records (opened from its index files): each new record ID
+// is looked up in every segment's ID table, or ruled out by the filter.
+func BenchmarkAppendLargeLog(b *testing.B) {
+	const n = 1_000_000
+	s := reopenedLog(b, n)
+	defer s.Close()
+	ctx := context.Background()
+	var next atomic.Int64
+	var wg sync.WaitGroup
+	b.ResetTimer()
+	for g := range 256 {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			stream := fmt.Sprintf("bench-%d", g)
+			rec := benchRecord(stream)
+			for next.Add(1) <= int64(b.N) {
+				rec.ID = uuid.New()
+				if _, err := s.Append(ctx, stream, eventstore.Any, []eventstore.Proposed{rec}); err != nil {
+					b.Error(err)
+					return
+				}
+			}
+		}()
+	}
+	wg.Wait()
+	b.StopTimer()
+	b.ReportMetric(float64(b.N)/b.Elapsed().Seconds(), "events/s")
+}
+
+// liveHeap returns the bytes of heap still reachable after a full GC.
+func liveHeap() uint64 {
+	runtime.GC()
+	var ms runtime.MemStats
+	runtime.ReadMemStats(&ms)
+	return ms.HeapAlloc
+}
+
+// reopenedLog writes n records to a fresh log, closes it and opens it
+// again: reads then come from the files, not the tail cache.
+func reopenedLog(b *testing.B, n int) *Store {
+	b.Helper()
+	dir := b.TempDir()
+	s, err := Open(dir, Options{})
+	if err != nil {
+		b.Fatal(err)
+	}
+	fill(b, s, n)
+	s.Close()
+	s, err = Open(dir, Options{})
+	if err != nil {
+		b.Fatal(err)
+	}
+	return s
 }

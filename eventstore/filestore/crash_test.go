@@ -20,8 +20,12 @@ import (
 	"switchboard/eventstore"
 )
 
-// crashChildEnv makes the test binary act as the appending child process.
-const crashChildEnv = "SWITCHBOARD_CRASH_CHILD_DIR"
+// crashChildEnv makes the test binary act as the appending child process;
+// crashSegmentEnv sets its segment size.
+const (
+	crashChildEnv   = "SWITCHBOARD_CRASH_CHILD_DIR"
+	crashSegmentEnv = "SWITCHBOARD_CRASH_SEGMENT_SIZE"
+)
 
 func TestMain(m *testing.M) {
 	if dir := os.Getenv(crashChildEnv); dir != "" {
@@ -34,7 +38,8 @@ func TestMain(m *testing.M) {
 // crashChild is the child side of TestKillDuringAppends: it appends under
 // load until killed and prints one line per acknowledged record.
 func crashChild(dir string) {
-	s, err := Open(dir, Options{})
+	segSize, _ := strconv.ParseInt(os.Getenv(crashSegmentEnv), 10, 64)
+	s, err := Open(dir, Options{SegmentSize: segSize})
 	if err != nil {
 		fmt.Println("open-error", err)
 		os.Exit(3)
@@ -82,15 +87,26 @@ func crashChild(dir string) {
 // position and revision it was acknowledged with, nothing is duplicated,
 // and positions and revisions are contiguous.
 func TestKillDuringAppends(t *testing.T) {
+	killDuringAppends(t, 20, 0)
+}
+
+// TestKillDuringAppendsAcrossSegments does the same with 64 KiB segments,
+// so that kills also land while a segment is sealed and its index file
+// written; after each, every record is found by its ID.
+func TestKillDuringAppendsAcrossSegments(t *testing.T) {
+	killDuringAppends(t, 10, 64<<10)
+}
+
+func killDuringAppends(t *testing.T, cycles int, segmentSize int64) {
 	dir := t.TempDir()
 	type ack struct {
 		stream   string
 		rev, pos uint64
 	}
 	acked := map[uuid.UUID]ack{}
-	for cycle := range 20 {
+	for cycle := range cycles {
 		cmd := exec.Command(os.Args[0])
-		cmd.Env = append(os.Environ(), crashChildEnv+"="+dir)
+		cmd.Env = append(os.Environ(), crashChildEnv+"="+dir, fmt.Sprintf("%s=%d", crashSegmentEnv, segmentSize))
 		stdout, err := cmd.StdoutPipe()
 		if err != nil {
 			t.Fatal(err)
@@ -142,10 +158,11 @@ func TestKillDuringAppends(t *testing.T) {
 			t.Fatalf("cycle %d: the child acknowledged nothing", cycle)
 		}
 
-		s, err := Open(dir, Options{})
+		s, err := Open(dir, Options{SegmentSize: segmentSize})
 		if err != nil {
 			t.Fatalf("cycle %d: reopen: %v", cycle, err)
 		}
+		loaded := s.fromIndex
 		all := readAll(t, s)
 		seen := map[uuid.UUID]bool{}
 		revs := map[string]uint64{}
@@ -170,7 +187,16 @@ func TestKillDuringAppends(t *testing.T) {
 				t.Fatalf("cycle %d: acknowledged %v (%+v) is lost", cycle, id, a)
 			}
 		}
+		s.mu.RLock()
+		for _, r := range all {
+			if p, ok := s.lookupID(r.ID); !ok || p != r.Position {
+				s.mu.RUnlock()
+				t.Fatalf("cycle %d: %v is found at %d (%v), not at %d", cycle, r.ID, p, ok, r.Position)
+			}
+		}
+		segments := len(s.segments)
+		s.mu.RUnlock()
 		s.Close()
-		t.Logf("cycle %d: %d acknowledged in total, %d in the log", cycle, len(acked), len(all))
+		t.Logf("cycle %d: %d acknowledged in total, %d in the log, %d of %d segments loaded from index files", cycle, len(acked), len(all), loaded, segments)
 	}
 }

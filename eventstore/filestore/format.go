@@ -28,6 +28,8 @@ import (
 // flagLast marks the last record of one Append: an append is durable only
 // with its last record, so on open an unfinished append at the tail is cut
 // away whole (all or nothing).
+//
+// Sealed segments also have index files: see index.go.
 const (
 	frameHeader  = 8
 	fixedPayload = 1 + 8 + 8 + 8 + 16 + 16 + 16 + 8 + 2 + 2 + 2 + 4
@@ -92,6 +94,7 @@ type header struct {
 	id       uuid.UUID
 	stream   []byte // aliases the frame
 	size     int    // whole frame, header included
+	crc      uint32 // the frame's checksum
 }
 
 var (
@@ -130,6 +133,7 @@ func parseHeader(b []byte) (header, error) {
 	copy(h.id[:], payload[25:41])
 	h.stream = payload[fixedPayload : fixedPayload+sl]
 	h.size = frameHeader + n
+	h.crc = le.Uint32(b[4:])
 	return h, nil
 }
 

@@ -8,8 +8,10 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"math"
 	"os"
 	"path/filepath"
+	"slices"
 	"sort"
 	"sync"
 	"sync/atomic"
@@ -73,6 +75,11 @@ type segment struct {
 	f       File
 	offsets []int64 // offsets[i]: where the record at position first+i starts
 	size    int64   // bytes of complete appends
+	// The record IDs, by position: tab, built in bulk when the log was
+	// opened or the segment sealed, covers its records then; ids those
+	// indexed one by one since (appends; a read-only view's refresh).
+	tab idTable
+	ids map[uuid.UUID]uint64
 }
 
 type stream struct {
@@ -81,12 +88,13 @@ type stream struct {
 }
 
 // Store is the embedded event log: segment files of checksummed records
-// under one directory, group-committed with fdatasync, indexed in memory.
+// under one directory, group-committed with fdatasync, indexed in memory
+// (and, per sealed segment, in an index file: see index.go).
 //
 // Lock order: writeMu (held by the single writer) before mu. mu guards the
-// index (segments, streams, ids, cache) and head; readers copy what they
-// need under mu.RLock and do file I/O without it, so a reader never holds
-// up a commit for the length of a disk read.
+// index (segments and their IDs, streams, filter, cache) and head; readers
+// copy what they need under mu.RLock and do file I/O without it, so a
+// reader never holds up a commit for the length of a disk read.
 type Store struct {
 	dir  string
 	opts Options
@@ -95,7 +103,7 @@ type Store struct {
 	mu       sync.RWMutex
 	segments []*segment
 	streams  map[string]*stream
-	ids      map[uuid.UUID]uint64
+	filter   *idFilter // over the segments' tables; nil until built
 	head     uint64
 	notify   chan struct{} // closed and replaced after every commit
 	cache    recordCache
@@ -109,6 +117,12 @@ type Store struct {
 
 	// writer-owned state
 	batchBuf []byte
+
+	idx indexer // writes the index files of sealed segments
+
+	// fromIndex counts the sealed segments Open loaded from their index
+	// files (the rest it scanned).
+	fromIndex int
 }
 
 // Open opens (creating if needed) the log in dir.
@@ -118,7 +132,6 @@ func Open(dir string, opts Options) (*Store, error) {
 		dir:     dir,
 		opts:    opts,
 		streams: make(map[string]*stream),
-		ids:     make(map[uuid.UUID]uint64),
 		notify:  make(chan struct{}),
 		closing: make(chan struct{}),
 		done:    make(chan struct{}),
@@ -144,6 +157,7 @@ func Open(dir string, opts Options) (*Store, error) {
 	}
 	s.reqs = make(chan *appendReq, 1024)
 	go s.writer()
+	s.idx.start(s)
 	return s, nil
 }
 
@@ -159,8 +173,10 @@ func (s *Store) openFile(path string, flag int) (File, error) {
 	return file, nil
 }
 
-// load scans every segment, checks every checksum, rebuilds the index, and
-// cuts a torn tail back to the last complete append.
+// load rebuilds the index: each sealed segment from its index file if it
+// has a valid one, else by scanning it and checking every record; the
+// newest segment always by scanning it, cutting a torn tail back to the
+// last complete append. Repair scans every segment.
 func (s *Store) load() error {
 	firsts, err := listSegments(s.dir)
 	if err != nil {
@@ -175,10 +191,18 @@ func (s *Store) load() error {
 		}
 		return s.newSegment(1)
 	}
+	if !s.opts.ReadOnly {
+		// Index files a crash left half written.
+		tmps, _ := filepath.Glob(filepath.Join(s.dir, "*.idx.tmp"))
+		for _, tmp := range tmps {
+			os.Remove(tmp)
+		}
+	}
 	flag := os.O_RDWR
 	if s.opts.ReadOnly {
 		flag = os.O_RDONLY
 	}
+	var checks []sealedCheck
 	for i, first := range firsts {
 		path := filepath.Join(s.dir, segmentName(first))
 		f, err := s.openFile(path, flag)
@@ -190,16 +214,148 @@ func (s *Store) load() error {
 		if first != s.head+1 {
 			return &CorruptError{File: path, Offset: 0, Reason: fmt.Sprintf("segment starts at position %d, expected %d", first, s.head+1)}
 		}
-		if err := s.scan(seg, 0, i == len(firsts)-1); err != nil {
+		last := i == len(firsts)-1
+		if !last && !s.opts.Repair {
+			if err := s.loadSealed(seg, &checks); err != nil {
+				return err
+			}
+			continue
+		}
+		if err := s.scanAll(seg, last); err != nil {
 			return err
 		}
+		if !last && !s.opts.ReadOnly {
+			s.idx.add(seg, nil)
+		}
+	}
+	// Damage anywhere stops the open (the segments scanned above were
+	// checked frame by frame; those loaded from index files are checked
+	// here as a whole).
+	return s.verifySealed(checks)
+}
+
+// loadSealed indexes a sealed segment: from its index file if that agrees
+// with the segment and with the segments before it (adding the segment to
+// checks, whose bytes verifySealed compares with the index), else by
+// reading the segment (and, unless read-only, writing a new index file
+// later).
+func (s *Store) loadSealed(seg *segment, checks *[]sealedCheck) error {
+	size, err := fileLen(seg.f)
+	if err != nil {
+		return fmt.Errorf("eventstore: size of %s: %w", seg.path, err)
+	}
+	if size > math.MaxUint32 {
+		// Offsets do not fit an index file.
+		return s.scanAll(seg, false)
+	}
+	path := filepath.Join(s.dir, indexName(seg.first))
+	ix, err := readIndexFile(path)
+	if err == nil {
+		err = ix.check(seg.f, seg.first, size)
+	}
+	if err == nil {
+		if err = s.applyIndex(seg, ix); err == nil {
+			s.fromIndex++
+			*checks = append(*checks, sealedCheck{seg, ix})
+			return nil
+		}
+		// The index, not the log, is wrong.
+		var ce *CorruptError
+		if errors.As(err, &ce) {
+			err = fmt.Errorf("record at offset %d: %s", ce.Offset, ce.Reason)
+		}
+	}
+	if !errors.Is(err, os.ErrNotExist) {
+		fmt.Fprintf(os.Stderr, "eventstore: ignoring index %s: %v\n", path, err)
+	}
+	ix, err = buildSegIndex(seg.f, seg.path, seg.first, size)
+	if err != nil {
+		return err
+	}
+	if err := s.applyIndex(seg, ix); err != nil {
+		return err
+	}
+	if !s.opts.ReadOnly {
+		s.idx.add(seg, ix)
 	}
 	return nil
 }
 
+// applyIndex adds a sealed segment's index to the store's. If the index
+// does not continue the log indexed so far (a stream's first revision in
+// the segment is not the stream's next), it changes nothing and returns a
+// *CorruptError naming that record.
+func (s *Store) applyIndex(seg *segment, ix *segIndex) error {
+	sts := make([]*stream, len(ix.streams))
+	for k, xs := range ix.streams {
+		st := s.streams[xs.name]
+		var next uint64
+		if st != nil {
+			next = uint64(len(st.positions))
+		}
+		if xs.firstRev != next {
+			off := int64(0)
+			for i := range ix.count {
+				if o, sn := ix.rec(i); sn == k {
+					off = o
+					break
+				}
+			}
+			return &CorruptError{File: seg.path, Offset: off, Reason: fmt.Sprintf("record of %q has revision %d, expected %d", xs.name, xs.firstRev, next)}
+		}
+		sts[k] = st
+	}
+	for k, st := range sts {
+		if st == nil {
+			st = &stream{name: ix.streams[k].name}
+			s.streams[st.name] = st
+			sts[k] = st
+		}
+		st.positions = slices.Grow(st.positions, ix.streams[k].count)
+	}
+	seg.offsets = make([]int64, ix.count)
+	for i := range ix.count {
+		off, sn := ix.rec(i)
+		seg.offsets[i] = off
+		st := sts[sn]
+		st.positions = append(st.positions, seg.first+uint64(i))
+	}
+	seg.size = ix.size
+	seg.tab = ix.ids
+	s.head = seg.first + uint64(ix.count) - 1
+	return nil
+}
+
+// scanAll indexes seg by scanning it whole, collecting its IDs into a
+// table.
+func (s *Store) scanAll(seg *segment, last bool) error {
+	fileSize, err := fileLen(seg.f)
+	if err != nil {
+		return fmt.Errorf("eventstore: size of %s: %w", seg.path, err)
+	}
+	// Size the index from the records seen so far (no growth by doubling).
+	avg := int64(256)
+	if s.head > 0 {
+		var total int64
+		for _, sg := range s.segments {
+			total += sg.size
+		}
+		avg = max(total/int64(s.head), frameHeader+fixedPayload)
+	}
+	est := int(fileSize/avg) + 16
+	seg.offsets = make([]int64, 0, est)
+	ids := make([]idEntry, 0, est)
+	if err := s.scan(seg, 0, last, &ids); err != nil {
+		return err
+	}
+	seg.tab = buildIDTable(ids)
+	return nil
+}
+
 // scan indexes seg from offset off. last says whether seg is the newest
-// segment, where a torn tail is expected after a crash.
-func (s *Store) scan(seg *segment, off int64, last bool) error {
+// segment, where a torn tail is expected after a crash. The IDs go to ids
+// if it is not nil (to be sorted into a table), else to seg.ids.
+func (s *Store) scan(seg *segment, off int64, last bool, ids *[]idEntry) error {
 	fileSize, err := fileLen(seg.f)
 	if err != nil {
 		return fmt.Errorf("eventstore: size of %s: %w", seg.path, err)
@@ -277,7 +433,7 @@ func (s *Store) scan(seg *segment, off int64, last bool) error {
 				pendingSt = &stream{name: string(pendingName)}
 				s.streams[pendingSt.name] = pendingSt
 			}
-			s.indexScanned(seg, pendingSt, pendingStart, pending)
+			s.indexScanned(seg, pendingSt, pendingStart, pending, ids)
 			pending = pending[:0]
 			pendingStart = pos
 		}
@@ -290,6 +446,10 @@ func (s *Store) scan(seg *segment, off int64, last bool) error {
 		if err := seg.f.Sync(); err != nil {
 			return fmt.Errorf("eventstore: cut torn tail of %s: %w", seg.path, err)
 		}
+		// An index file of the segment no longer matches it. It would be
+		// refused on load anyway (its size is wrong); this keeps the
+		// directory tidy.
+		os.Remove(filepath.Join(s.dir, indexName(seg.first)))
 	}
 	return nil
 }
@@ -317,16 +477,29 @@ func (s *Store) isTail(seg *segment, off, fileSize int64) bool {
 	return true
 }
 
-// indexScanned adds one complete append found on disk to the index.
-func (s *Store) indexScanned(seg *segment, st *stream, start int64, hs []header) {
+// indexScanned adds one complete append found on disk to the index: its
+// IDs to ids, or to seg.ids if ids is nil.
+func (s *Store) indexScanned(seg *segment, st *stream, start int64, hs []header, ids *[]idEntry) {
 	off := start
 	for _, h := range hs {
+		rel := len(seg.offsets)
 		seg.offsets = append(seg.offsets, off)
 		off += int64(h.size)
 		st.positions = append(st.positions, h.pos)
-		s.ids[h.id] = h.pos
+		if ids != nil && rel < math.MaxUint32 {
+			*ids = append(*ids, idEntry{h: hashID(h.id), id: h.id, rel: uint32(rel)})
+		} else {
+			seg.addID(h.id, h.pos)
+		}
 		s.head = h.pos
 	}
+}
+
+func (seg *segment) addID(id uuid.UUID, pos uint64) {
+	if seg.ids == nil {
+		seg.ids = make(map[uuid.UUID]uint64)
+	}
+	seg.ids[id] = pos
 }
 
 func fileLen(f File) (int64, error) {
@@ -381,6 +554,7 @@ func (s *Store) Close() error {
 		s.closed.Store(true)
 		close(s.closing)
 		<-s.done
+		s.idx.wait()
 		s.mu.Lock()
 		s.failed = eventstore.ErrClosed
 		close(s.notify)
@@ -718,7 +892,7 @@ func (s *Store) refresh() error {
 	before := s.head
 	if len(s.segments) > 0 {
 		seg := s.segments[len(s.segments)-1]
-		if err := s.scan(seg, seg.size, true); err != nil {
+		if err := s.scan(seg, seg.size, true, nil); err != nil {
 			return err
 		}
 	}
@@ -740,7 +914,7 @@ func (s *Store) refresh() error {
 		}
 		seg := &segment{first: first, path: path, f: f}
 		s.segments = append(s.segments, seg)
-		if err := s.scan(seg, 0, true); err != nil {
+		if err := s.scan(seg, 0, true, nil); err != nil {
 			return err
 		}
 	}

@@ -230,7 +230,7 @@ func (s *Store) checkIDs(req *appendReq, batchIDs map[uuid.UUID]int, recs []pend
 	s.mu.RLock()
 	for i := range req.records {
 		id := req.records[i].ID
-		if p, ok := s.ids[id]; ok {
+		if p, ok := s.lookupID(id); ok {
 			hits = append(hits, found{p, -1})
 		} else if bi, ok := batchIDs[id]; ok {
 			hits = append(hits, found{recs[bi].pos, bi})
@@ -286,6 +286,7 @@ func (s *Store) write(buf []byte, first uint64) error {
 		if err := s.newSegment(first); err != nil {
 			return s.writeErr(err, false)
 		}
+		s.idx.add(seg, nil) // sealed: index it in the background
 		seg = s.segments[len(s.segments)-1]
 	}
 	_, err := seg.f.WriteAt(buf, seg.size)
@@ -341,7 +342,7 @@ func (s *Store) publish(buf []byte, recs []pendingRec) {
 		}
 		r.Stream = st.name
 		st.positions = append(st.positions, pr.pos)
-		s.ids[pr.rec.ID] = pr.pos
+		seg.addID(pr.rec.ID, pr.pos)
 		s.cache.add(r)
 	}
 	seg.size = off
