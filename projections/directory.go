@@ -5,6 +5,7 @@ import (
 	"io"
 	"slices"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"switchboard/domain"
@@ -75,6 +76,15 @@ type dirRoom struct {
 	members map[string]struct{}
 	invited map[string]struct{}
 	markers map[string]uint64
+	// sorted caches Members' answer until the members change: the gateway
+	// asks for every message it fans out.
+	sorted atomic.Pointer[[]string]
+}
+
+// membersChanged updates what derives from the members (d.mu held).
+func (r *dirRoom) membersChanged() {
+	r.info.Members = len(r.members)
+	r.sorted.Store(nil)
 }
 
 var (
@@ -174,7 +184,7 @@ func (d *Directory) Apply(rec eventstore.Record, ev domain.Event) {
 				delete(r.invited, u)
 				d.relate(r, u)
 			}
-			r.info.Members = len(r.members)
+			r.membersChanged()
 		}
 	case room.MemberInvited:
 		d.mu.Lock()
@@ -189,14 +199,14 @@ func (d *Directory) Apply(rec eventstore.Record, ev domain.Event) {
 		r := d.room(e.Room)
 		r.members[e.User] = struct{}{}
 		delete(r.invited, e.User)
-		r.info.Members = len(r.members)
+		r.membersChanged()
 		d.relate(r, e.User)
 		d.mu.Unlock()
 	case room.MemberLeft:
 		d.mu.Lock()
 		r := d.room(e.Room)
 		delete(r.members, e.User)
-		r.info.Members = len(r.members)
+		r.membersChanged()
 		d.relate(r, e.User)
 		d.mu.Unlock()
 	case room.MessagePosted:
@@ -341,14 +351,22 @@ func (d *Directory) RoomsOf(u string) []Room {
 	return out
 }
 
-// Members returns the room's members, sorted.
+// Members returns the room's members, sorted. The slice is shared with
+// other callers until the members change: read it, never modify it.
 func (d *Directory) Members(roomID string) []string {
 	d.mu.RLock()
 	defer d.mu.RUnlock()
-	if r := d.rooms[roomID]; r != nil {
-		return sortedKeys(r.members)
+	r := d.rooms[roomID]
+	if r == nil {
+		return nil
 	}
-	return nil
+	if p := r.sorted.Load(); p != nil {
+		return *p
+	}
+	// Readers may race to fill the cache; they store equal slices.
+	ms := sortedKeys(r.members)
+	r.sorted.Store(&ms)
+	return ms
 }
 
 // Invited returns the users invited to the room who have not joined,
@@ -495,7 +513,7 @@ func (d *Directory) UnmarshalSnapshot(data []byte) error {
 			u := dc.str()
 			r.markers[u] = dc.uint()
 		}
-		r.info.Members = len(r.members)
+		r.membersChanged()
 		n.rooms[info.ID] = r
 	}
 	if err := dc.done(); err != nil {

@@ -254,3 +254,40 @@ func TestSessions(t *testing.T) {
 		t.Error("live session lost in the snapshot")
 	}
 }
+
+// Members is cached between membership changes; every change shows.
+func TestDirectoryMembersFollowChanges(t *testing.T) {
+	t.Parallel()
+	d := NewDirectory()
+	pos := uint64(0)
+	apply := func(ev domain.Event) {
+		pos++
+		d.Apply(eventstore.Record{ID: uuid.New(), Stream: "room-lobby", Position: pos}, ev)
+	}
+	apply(room.RoomCreated{Room: "lobby", Name: "Lobby", Visibility: room.Public, By: "bob", At: t0})
+	for _, step := range []struct {
+		ev   domain.Event
+		want []string
+	}{
+		{room.MemberJoined{Room: "lobby", User: "bob", At: t0}, []string{"bob"}},
+		{room.MemberJoined{Room: "lobby", User: "alice", At: t0}, []string{"alice", "bob"}},
+		{room.MessagePosted{Room: "lobby", Seq: 1, Sender: "bob", Kind: room.KindChat, Text: "hi", At: t0}, []string{"alice", "bob"}},
+		{room.MemberLeft{Room: "lobby", User: "bob", At: t0}, []string{"alice"}},
+		{room.MemberJoined{Room: "lobby", User: "carol", At: t0}, []string{"alice", "carol"}},
+	} {
+		apply(step.ev)
+		for range 2 { // the second answer comes from the cache
+			if got := d.Members("lobby"); !slices.Equal(got, step.want) {
+				t.Fatalf("after %T: Members = %v, want %v", step.ev, got, step.want)
+			}
+		}
+	}
+	// A snapshot round trip starts a fresh cache.
+	b, _ := d.MarshalSnapshot()
+	if err := d.UnmarshalSnapshot(b); err != nil {
+		t.Fatal(err)
+	}
+	if got := d.Members("lobby"); !slices.Equal(got, []string{"alice", "carol"}) {
+		t.Fatalf("after a snapshot: %v", got)
+	}
+}
