@@ -1,10 +1,13 @@
 package ws
 
 import (
+	"bufio"
 	"context"
 	"errors"
+	"net"
 	"sync"
 	"sync/atomic"
+	"syscall"
 	"time"
 
 	"github.com/coder/websocket"
@@ -15,9 +18,9 @@ import (
 	"switchboard/domain/room"
 )
 
-// conn is one socket. Its reader runs in the handler goroutine; a writer
+// conn is one socket. Its reader runs on a goroutine of its own; a writer
 // goroutine runs only while frames are queued, so an idle socket costs one
-// goroutine.
+// goroutine. Its timeouts run on the gateway's timers.
 //
 // Lock order: Gateway.mu before conn.mu is never needed; conn.mu is held
 // only around its own fields and the queue, never while calling out
@@ -26,6 +29,15 @@ type conn struct {
 	g      *Gateway
 	ws     *websocket.Conn
 	remote string
+
+	// Between frames the reader of a quiet socket waits for the next one
+	// at the top of its stack (awaitFrame), not deep in Read, so that an
+	// idle socket's stack shrinks to the minimum.
+	rd     *bufio.Reader      // the socket's read buffer, as coder/websocket reads it
+	raw    syscall.RawConn    // nil: the reader waits in Read
+	ready  func(uintptr) bool // awaitFrame's test (c.readable)
+	probe  [1]byte            // scratch for ready
+	recent [3]int64           // reader: when the last three frames came (timers' clock; 0: none)
 
 	// set once by hello, read-only after
 	user, session string
@@ -39,11 +51,15 @@ type conn struct {
 	cutting   bool              // goodbye queued: close once it is written
 	cutCode   websocket.StatusCode
 	cutReason string
-	expTimer  *time.Timer
+	handshake bool // a close handshake may be reading rd: leave it alone
 
-	idle     *time.Timer // hello timeout, then idle timeout
-	watchdog *time.Timer // a write that takes too long: slow consumer
+	// Deadlines on the gateway's timers (Gateway.timers' clock; 0: none).
+	idleAt   atomic.Int64 // hello timeout, then idle timeout
+	writeAt  atomic.Int64 // the write in progress: slow consumer after it
+	expAt    atomic.Int64 // the session's expiry: check it then
+	timer    timerEntry
 	authed   atomic.Bool // hello accepted
+	handling atomic.Bool // the reader is handling a frame: the client is not silent
 
 	// flood guard (reader goroutine only)
 	tokens       float64
@@ -52,11 +68,84 @@ type conn struct {
 	violations   []time.Time // when they came, over the last minute
 }
 
-func newConn(g *Gateway, wc *websocket.Conn, remote string) *conn {
-	c := &conn{g: g, ws: wc, remote: remote, tokens: float64(g.cfg.FrameBurst), lastRefill: g.cfg.Now()}
-	c.watchdog = time.AfterFunc(time.Hour, c.writeStuck)
-	c.watchdog.Stop()
+func newConn(g *Gateway, wc *websocket.Conn, remote string, nc net.Conn, rd *bufio.Reader) *conn {
+	c := &conn{g: g, ws: wc, remote: remote, rd: rd, tokens: float64(g.cfg.FrameBurst), lastRefill: g.cfg.Now()}
+	if sc, ok := nc.(syscall.Conn); ok && canAwait && rd != nil {
+		if raw, err := sc.SyscallConn(); err == nil {
+			c.raw, c.ready = raw, c.readable
+		}
+	}
 	return c
+}
+
+// awaitFrame waits until the socket has something to read: the reader
+// calls it between frames, where its stack is shallow. An idle socket's
+// reader then sleeps in a small stack (the runtime halves a stack at a
+// collection while less than a quarter of it is in use: an 8 KiB one
+// becomes 4 KiB), where blocking in coder/websocket's Read would keep
+// about 2 KiB of frames in use, and so 8 KiB. Frames the read buffer
+// already holds, a close handshake in progress (which reads the socket
+// itself) and a wake-up with nothing to read all end the wait: Read then
+// waits or fails as it would have.
+func (c *conn) awaitFrame() {
+	if c.raw == nil {
+		return
+	}
+	c.mu.Lock()
+	wait := !c.handshake && c.rd.Buffered() == 0
+	c.mu.Unlock()
+	if wait {
+		_ = c.raw.Read(c.ready) // an error is Read's to report
+	}
+}
+
+// readable is awaitFrame's test, run with the socket's descriptor: false
+// waits for it to become readable.
+func (c *conn) readable(fd uintptr) bool { return readable(fd, c.probe[:]) }
+
+// closeWS closes the socket with a close handshake from a goroutine other
+// than the reader: the handshake reads the peer's answer through the
+// read buffer, which the reader must no longer look at.
+func (c *conn) closeWS(code websocket.StatusCode, reason string) {
+	c.mu.Lock()
+	c.handshake = true
+	c.mu.Unlock()
+	c.ws.Close(code, reason)
+}
+
+// arm sets a deadline dur from now.
+func (c *conn) arm(d *atomic.Int64, dur time.Duration) {
+	t := c.g.timers
+	at := t.after(dur)
+	d.Store(at)
+	t.schedule(c, at)
+}
+
+func (c *conn) timerEntry() *timerEntry { return &c.timer }
+
+// expire acts on the deadlines that have come (on the gateway's timer
+// goroutine) and returns the next one.
+func (c *conn) expire(now int64) int64 {
+	if takeDue(&c.idleAt, now) {
+		// Until a valid hello: 4001; after it, silence: 4003. The time
+		// the server takes to handle a frame (a slow disk under its
+		// command) is not the client's silence: wait for it.
+		switch {
+		case c.handling.Load():
+			c.idleAt.CompareAndSwap(0, c.g.timers.after(c.g.cfg.IdleTimeout))
+		case c.authed.Load():
+			c.cut(closeHeartbeat, reasonHeartbeatTimeout)
+		default:
+			c.closeWith(closeBadHello, "no hello")
+		}
+	}
+	if takeDue(&c.writeAt, now) {
+		c.writeStuck()
+	}
+	if takeDue(&c.expAt, now) {
+		c.checkExpiry()
+	}
+	return earliest(&c.idleAt, &c.writeAt, &c.expAt)
 }
 
 // writeStuck runs when a write has waited WriteTimeout for the client to
@@ -67,27 +156,17 @@ func (c *conn) writeStuck() {
 	c.queue, c.queued = nil, 0
 	c.cutting = true
 	c.mu.Unlock()
-	go c.ws.Close(closeSlowConsumer, reasonSlowConsumer)
+	go c.closeWS(closeSlowConsumer, reasonSlowConsumer)
 }
 
 // serve runs the socket until it closes.
 func (c *conn) serve(ctx context.Context) {
 	g := c.g
-	// Until a valid hello: 4001 after HelloTimeout.
-	c.idle = time.AfterFunc(g.cfg.HelloTimeout, func() {
-		if c.authed.Load() {
-			c.cut(closeHeartbeat, reasonHeartbeatTimeout)
-		} else {
-			c.closeWith(closeBadHello, "no hello")
-		}
-	})
+	c.arm(&c.idleAt, g.cfg.HelloTimeout)
 	defer func() {
-		c.idle.Stop()
+		g.timers.remove(c)
 		c.mu.Lock()
 		c.closed = true
-		if c.expTimer != nil {
-			c.expTimer.Stop()
-		}
 		c.mu.Unlock()
 		if c.user != "" && g.unregister(c) {
 			bg, cancel := context.WithTimeout(context.Background(), 5*time.Second)
@@ -97,48 +176,81 @@ func (c *conn) serve(ctx context.Context) {
 			cancel()
 		}
 		c.ws.CloseNow()
+		if c.user != "" {
+			// The access log has the upgrade; this is the socket's end.
+			g.log.Info("ws: disconnected", "user", c.user, "remote", c.remote)
+		}
 	}()
-	for {
-		typ, b, err := c.ws.Read(ctx)
-		if err != nil {
-			if s := websocket.CloseStatus(err); s == -1 && !errors.Is(err, context.Canceled) {
-				g.log.Debug("ws: read", "user", c.user, "err", err)
-			}
-			return
+	// The first frame is read straight away: before it, the read buffer
+	// may not show yet what the client sent with its request.
+	for ok := c.next(ctx); ok; ok = c.next(ctx) {
+		if !c.busy() {
+			c.awaitFrame()
 		}
-		g.Stats.FramesIn.Add(1)
-		if typ != websocket.MessageText {
-			c.closeNow(closeBinary, "binary frames are not accepted")
-			return
+	}
+}
+
+// busyWindow: a socket that sent three frames within it is busy. Its
+// reader waits for the next one in Read, as a busy socket's stack would
+// only shrink at a collection to grow again at its next frame (a copy of
+// the stack each time, tens of microseconds); a quiet one's reader waits
+// in awaitFrame.
+const busyWindow = 10 * time.Second
+
+// busy reports whether the socket's last three frames came within
+// busyWindow (reader goroutine).
+func (c *conn) busy() bool {
+	return c.recent[0] != 0 && c.g.timers.now()-c.recent[0] < int64(busyWindow)
+}
+
+// next reads and handles one frame; false ends the socket. It is apart
+// from serve so that serve's frame stays small while awaitFrame waits.
+func (c *conn) next(ctx context.Context) bool {
+	g := c.g
+	typ, b, err := c.ws.Read(ctx)
+	if err != nil {
+		if s := websocket.CloseStatus(err); s == -1 && !errors.Is(err, context.Canceled) {
+			g.log.Debug("ws: read", "user", c.user, "err", err)
 		}
-		f, err := decodeFrame(b)
-		if errors.Is(err, errInvalidUTF8) {
-			c.closeNow(closeInvalidUTF8, "invalid UTF-8")
-			return
+		return false
+	}
+	c.recent[0], c.recent[1], c.recent[2] = c.recent[1], c.recent[2], g.timers.now()
+	c.handling.Store(true)
+	defer c.handling.Store(false)
+	g.Stats.FramesIn.Add(1)
+	if typ != websocket.MessageText {
+		c.closeNow(closeBinary, "binary frames are not accepted")
+		return false
+	}
+	f, err := decodeFrame(b)
+	if errors.Is(err, errInvalidUTF8) {
+		c.closeNow(closeInvalidUTF8, "invalid UTF-8")
+		return false
+	}
+	switch c.allow(f.ID) {
+	case frameDrop:
+		return true
+	case frameClose:
+		return false
+	}
+	switch {
+	case c.user == "":
+		if err != nil || f.Type != typeHello {
+			c.closeNow(closeBadHello, "the first frame must be hello")
+			return false
 		}
-		switch c.allow(f.ID) {
-		case frameDrop:
-			continue
-		case frameClose:
-			return
+		if !c.hello(ctx, f) {
+			return false
 		}
-		if c.user == "" {
-			if err != nil || f.Type != typeHello {
-				c.closeNow(closeBadHello, "the first frame must be hello")
-				return
-			}
-			if !c.hello(ctx, f) {
-				return
-			}
-			continue
-		}
-		c.idle.Reset(g.cfg.IdleTimeout)
-		if err != nil {
-			c.fail(idOfErr(err), err)
-			continue
-		}
+	case err != nil:
+		c.fail(idOfErr(err), err)
+	default:
 		c.handle(ctx, f)
 	}
+	// The client's silence counts from the end of its frame's handling.
+	// (A frame dropped by the flood guard does not count.)
+	c.arm(&c.idleAt, g.cfg.IdleTimeout)
+	return true
 }
 
 func idOfErr(err error) string {
@@ -208,7 +320,6 @@ func (c *conn) hello(ctx context.Context, f frame) bool {
 	}
 	c.user, c.session = sess.User, sess.ID
 	c.authed.Store(true)
-	c.idle.Reset(g.cfg.IdleTimeout)
 	c.armExpiry(sess.ExpiresAt)
 
 	// welcome goes first, then what resumed rooms missed; the socket is
@@ -354,25 +465,29 @@ func (c *conn) writeLoop() {
 		c.mu.Lock()
 		if len(c.queue) == 0 || c.closed {
 			c.writing = false
+			if cap(c.queue) > 8 {
+				c.queue = nil // a burst's backlog: not kept while idle
+			}
 			cut := c.cutting && !c.closed
 			c.mu.Unlock()
 			if cut {
-				c.ws.Close(c.cutCode, c.cutReason)
+				c.closeWS(c.cutCode, c.cutReason)
 			}
 			return
 		}
 		b := c.queue[0]
-		c.queue[0] = nil
-		c.queue = c.queue[1:]
+		n := copy(c.queue, c.queue[1:]) // shifted, so that the array is reused
+		c.queue[n] = nil
+		c.queue = c.queue[:n]
 		c.queued -= len(b)
 		c.mu.Unlock()
 		// A write that does not finish in WriteTimeout means the client
 		// stopped reading: the watchdog starts the 4008 close, whose frame
 		// goes out as soon as the client reads again (or the close gives
 		// up after its own timeout).
-		c.watchdog.Reset(c.g.cfg.WriteTimeout)
+		c.arm(&c.writeAt, c.g.cfg.WriteTimeout)
 		err := c.ws.Write(context.Background(), websocket.MessageText, b)
-		c.watchdog.Stop()
+		c.writeAt.Store(0)
 		if err != nil {
 			c.mu.Lock()
 			c.writing = false
@@ -412,7 +527,7 @@ func (c *conn) cutLocked(code websocket.StatusCode, reason string) {
 // closeWith closes the socket with a close code from outside the reader
 // (a timer), in the background: the close handshake may take seconds.
 func (c *conn) closeWith(code websocket.StatusCode, reason string) {
-	go c.ws.Close(code, reason)
+	go c.closeWS(code, reason)
 }
 
 // closeNow closes the socket with a close code from the reader goroutine,
@@ -426,14 +541,7 @@ func (c *conn) closeNow(code websocket.StatusCode, reason string) {
 
 // armExpiry (re)schedules the session check at the session's expiry.
 func (c *conn) armExpiry(at time.Time) {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	d := max(0, at.Sub(c.g.cfg.Now()))
-	if c.expTimer == nil {
-		c.expTimer = time.AfterFunc(d, c.checkExpiry)
-	} else {
-		c.expTimer.Reset(d)
-	}
+	c.arm(&c.expAt, max(0, at.Sub(c.g.cfg.Now())))
 }
 
 // checkExpiry closes the socket with 4002 if its session is over; another

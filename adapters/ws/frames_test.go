@@ -2,6 +2,7 @@ package ws
 
 import (
 	"errors"
+	"maps"
 	"strings"
 	"testing"
 )
@@ -99,4 +100,40 @@ func FuzzDecodeFrame(f *testing.F) {
 			t.Fatal("accepted chat without text")
 		}
 	})
+}
+
+// FuzzScanFlat: the fast scan of flat frames, when it answers, answers as
+// the tokenizer does.
+func FuzzScanFlat(f *testing.F) {
+	for _, s := range []string{
+		`{"type":"chat","id":"1","room":"general","text":"h\"i\\"}`,
+		` {"type" : "heartbeat" , "id":1.5e3,"x":true,"y":null,"z":false} `,
+		`{"type":"chat","Type":"x"}`,
+		`{"type":"hello","token":"abc","resume":{"general":5}}`,
+		`{}`, `[1]`, `{"a":1}{}`, `{"\u0074ype":"x"}`, `{"é":1}`,
+	} {
+		f.Add([]byte(s))
+	}
+	f.Fuzz(func(t *testing.T, b []byte) {
+		fast, ok := scanFlat(b)
+		if !ok {
+			return
+		}
+		slow, err := scanTokens(b)
+		if err != nil || !maps.Equal(fast, slow) {
+			t.Fatalf("%q: fast %v, tokens %v %v", b, fast, slow, err)
+		}
+	})
+}
+
+// BenchmarkDecodeFrame: a chat frame, as the reader of a socket decodes
+// it for every post.
+func BenchmarkDecodeFrame(b *testing.B) {
+	in := []byte(`{"type":"chat","id":"c-123","room":"room_0042","text":"k12345 lorem ipsum dolor sit amet, consectetur adipiscing elit, sed do eiusmod tempor incididunt ut lab"}`)
+	b.ReportAllocs()
+	for b.Loop() {
+		if _, err := decodeFrame(in); err != nil {
+			b.Fatal(err)
+		}
+	}
 }

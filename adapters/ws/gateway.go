@@ -3,8 +3,10 @@ package ws
 import (
 	"context"
 	"errors"
+	"fmt"
 	"log/slog"
 	"net/http"
+	"runtime/debug"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -209,6 +211,14 @@ type Gateway struct {
 	all      sync.WaitGroup
 	shutdown chan struct{}
 
+	timers *deadlines // every socket's timeouts
+
+	// Run's own: rooms' members as of the last membership change fanned
+	// out (the views sort them at every call), and the sockets a change
+	// goes to (reused).
+	members map[string][]string
+	targets []*conn
+
 	// counters for /metrics
 	Stats Stats
 }
@@ -233,6 +243,8 @@ func New(cmds Commands, views Views, feed Feed, cfg Config) *Gateway {
 		byUser:   map[string]map[*conn]struct{}{},
 		bySess:   map[string]map[*conn]struct{}{},
 		typing:   map[typingKey]*time.Timer{},
+		timers:   newDeadlines(),
+		members:  map[string][]string{},
 		shutdown: make(chan struct{}),
 	}
 }
@@ -247,7 +259,8 @@ func (g *Gateway) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		http.Error(w, "server shutting down", http.StatusServiceUnavailable)
 		return
 	}
-	wc, err := websocket.Accept(w, r, &websocket.AcceptOptions{
+	sw := &smallBuffers{ResponseWriter: w}
+	wc, err := websocket.Accept(sw, r, &websocket.AcceptOptions{
 		OriginPatterns:  g.cfg.OriginPatterns,
 		CompressionMode: websocket.CompressionDisabled,
 	})
@@ -256,15 +269,31 @@ func (g *Gateway) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	wc.SetReadLimit(MaxFrameBytes)
-	c := newConn(g, wc, r.RemoteAddr)
+	c := newConn(g, wc, r.RemoteAddr, sw.conn, sw.br)
 	g.all.Add(1)
 	g.Stats.Accepted.Add(1)
 	g.Stats.Connections.Add(1)
+	// The socket is served by a goroutine of its own and the handler
+	// returns: net/http's connection, the request and the handlers' frames
+	// become garbage instead of living as long as the socket. Still one
+	// goroutine per socket. The request's context ends when the handler
+	// returns, so the socket runs on a context of its own (which nothing
+	// cancels, as nothing cancelled a hijacked request's: sockets end by
+	// being closed).
+	go g.serve(c)
+}
+
+// serve runs one upgraded socket until it closes. A panic is logged and
+// ends only its socket, as net/http would have done for its handler.
+func (g *Gateway) serve(c *conn) {
 	defer func() {
+		if p := recover(); p != nil {
+			g.log.Error("ws: panic", "user", c.user, "remote", c.remote, "panic", fmt.Sprint(p), "stack", string(debug.Stack()))
+		}
 		g.Stats.Connections.Add(-1)
 		g.all.Done()
 	}()
-	c.serve(r.Context())
+	c.serve(context.Background())
 }
 
 // Run fans out the views' changes until ctx ends. If the feed falls
@@ -274,6 +303,7 @@ func (g *Gateway) Run(ctx context.Context) error {
 	for {
 		ch, err := g.feed.Next(ctx)
 		if errors.Is(err, ErrResync) {
+			clear(g.members) // membership changes may have been missed
 			g.log.Warn("ws: change feed fell behind; reconnecting every socket")
 			g.each(func(c *conn) { c.cut(closeSlowConsumer, reasonSlowConsumer) })
 			continue
@@ -382,16 +412,16 @@ func (g *Gateway) fanOut(ch Change) {
 	case ch.Message != nil:
 		m := ch.Message
 		b := encode(messageFrame{Type: "message", Room: m.Room, Message: m.Message})
-		for _, u := range g.views.Members(m.Room) {
-			for _, c := range g.conns(u) {
-				c.deliver(m.Room, m.Message.Seq, b)
-			}
+		for _, c := range g.socketsOf(g.roomMembers(m.Room)) {
+			c.deliver(m.Room, m.Message.Seq, b)
 		}
+		clear(g.targets)
 		if m.Message.Sender != "" {
 			g.clearTyping(m.Room, m.Message.Sender)
 		}
 	case ch.Member != nil:
 		m := ch.Member
+		delete(g.members, m.Room)
 		b := encode(memberFrame{Type: "member", Room: m.Room, User: m.User, Change: m.Change})
 		sent := map[string]bool{}
 		for _, u := range g.views.Members(m.Room) {
@@ -417,11 +447,10 @@ func (g *Gateway) fanOut(ch Change) {
 	case ch.Receipt != nil:
 		r := ch.Receipt
 		b := encode(receiptFrame{Type: "receipt", Room: r.Room, User: r.User, Seq: r.Seq})
-		for _, u := range g.views.Members(r.Room) {
-			for _, c := range g.conns(u) {
-				c.send(b)
-			}
+		for _, c := range g.socketsOf(g.roomMembers(r.Room)) {
+			c.send(b)
 		}
+		clear(g.targets)
 	case ch.Presence != nil:
 		p := *ch.Presence
 		self := encode(presenceFrame{Type: "presence", Presence: p})
@@ -451,6 +480,37 @@ func (g *Gateway) fanOut(ch Change) {
 			c.cut(closeSessionEnded, reason)
 		}
 	}
+}
+
+// roomMembers returns a room's members (Run's goroutine): the views'
+// list, kept until a membership change of the room is fanned out. The
+// views are never behind the feed, so a kept list is never older than
+// the changes fanned out; it may be newer (a join applied but not yet
+// fanned out), as a list read from the views at every message may, and
+// deliver sends nothing to a socket that does not follow the room or has
+// the message already.
+func (g *Gateway) roomMembers(room string) []string {
+	ms, ok := g.members[room]
+	if !ok {
+		ms = g.views.Members(room)
+		g.members[room] = ms
+	}
+	return ms
+}
+
+// socketsOf returns the open sockets of users (Run's goroutine), in a
+// slice that the next call reuses: clear it after use.
+func (g *Gateway) socketsOf(users []string) []*conn {
+	cs := g.targets[:0]
+	g.mu.RLock()
+	for _, u := range users {
+		for c := range g.byUser[u] {
+			cs = append(cs, c)
+		}
+	}
+	g.mu.RUnlock()
+	g.targets = cs
+	return cs
 }
 
 // setTyping relays a typing indicator to the room's other members (never
