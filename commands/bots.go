@@ -372,7 +372,11 @@ func (o *BotOrchestrator) awaitSeen(ctx context.Context, position uint64) error 
 	}
 }
 
-// botTypes are the event types Prime decodes.
+// Observes implements TypeFilter: Observe reads only botTypes (a chat
+// message is Handle's).
+func (o *BotOrchestrator) Observes(recordType string) bool { return botTypes[recordType] }
+
+// botTypes are the event types Prime and Observe decode.
 var botTypes = map[string]bool{
 	"UserRegistered": true, "ProfileChanged": true, "BotsEnabled": true, "BotsDisabled": true,
 	"QuotaReserved": true, "QuotaCharged": true, "QuotaReleased": true,
@@ -889,7 +893,8 @@ func (o *BotOrchestrator) Sync(ctx context.Context, position uint64) error {
 }
 
 var (
-	_ Primer   = (*BotOrchestrator)(nil)
-	_ Observer = (*BotOrchestrator)(nil)
-	_ Runner   = (*BotOrchestrator)(nil)
+	_ Primer     = (*BotOrchestrator)(nil)
+	_ Observer   = (*BotOrchestrator)(nil)
+	_ TypeFilter = (*BotOrchestrator)(nil)
+	_ Runner     = (*BotOrchestrator)(nil)
 )

@@ -263,6 +263,14 @@ type Observer interface {
 	Observe(ctx context.Context, e *Event) error
 }
 
+// TypeFilter is an Observer that reads only some record types: the
+// forwarder decodes a record's domain event only if some observer reads
+// its type (or is no TypeFilter), and otherwise hands the observers the
+// record alone (Event.Domain nil), which still tells them its position.
+type TypeFilter interface {
+	Observes(recordType string) bool
+}
+
 // Bus is the asynchronous side of the write model, on Watermill: a
 // forwarder puts the store's ordered feed on the events topic; reactors
 // (cqrs event handlers receiving *Event) react to it; the commands they

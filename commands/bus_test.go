@@ -757,3 +757,63 @@ func TestBusShutdownTimeoutRedelivers(t *testing.T) {
 	hn.run(t)
 	checkDelivered(t, rec, recs[1:])
 }
+
+// typeObserver reads only UserRegistered records.
+type typeObserver struct {
+	mu   sync.Mutex
+	seen map[uint64]*Event
+}
+
+func (o *typeObserver) Observes(t string) bool { return t == "UserRegistered" }
+
+func (o *typeObserver) Observe(_ context.Context, e *Event) error {
+	o.mu.Lock()
+	defer o.mu.Unlock()
+	o.seen[e.Position] = e
+	return nil
+}
+
+// An observer that filters by type gets every record, in order, but the
+// domain event only of the types it reads.
+func TestObserverTypeFilter(t *testing.T) {
+	store := memstore.New()
+	h := newHandlers(t, store, start())
+	setup(t, h, "lobby", "alice", "bob") // users, a room, joins
+	hn := newTestBus(t, h, store, BusConfig{})
+	o := &typeObserver{seen: map[uint64]*Event{}}
+	hn.observe(t, o)
+	hn.run(t)
+	head, _ := store.Head(context.Background())
+	deadline := time.Now().Add(10 * time.Second)
+	for {
+		o.mu.Lock()
+		n := len(o.seen)
+		o.mu.Unlock()
+		if n == int(head) {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("observed %d of %d records", n, head)
+		}
+		time.Sleep(5 * time.Millisecond)
+	}
+	o.mu.Lock()
+	defer o.mu.Unlock()
+	decoded := 0
+	for p := uint64(1); p <= head; p++ {
+		e := o.seen[p]
+		switch {
+		case e == nil:
+			t.Fatalf("record %d not observed", p)
+		case e.Type == "UserRegistered" && e.Domain == nil:
+			t.Fatalf("record %d (%s) not decoded", p, e.Type)
+		case e.Type != "UserRegistered" && e.Domain != nil:
+			t.Fatalf("record %d (%s) decoded for an observer that does not read it", p, e.Type)
+		case e.Domain != nil:
+			decoded++
+		}
+	}
+	if decoded != 2 {
+		t.Fatalf("%d UserRegistered decoded, want 2", decoded)
+	}
+}

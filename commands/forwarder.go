@@ -406,10 +406,13 @@ func (f *forwarder) observe(ctx context.Context, rec eventstore.Record) error {
 	if len(f.observers) == 0 {
 		return nil
 	}
-	e, err := eventFromRecord(rec)
-	if err != nil {
-		f.logger.Error("Undecodable record: observers see it without its event", err, watermill.LogFields{"position": rec.Position, "type": rec.Type})
-		e = &Event{Record: rec}
+	e := &Event{Record: rec}
+	if f.decodes(rec.Type) {
+		var err error
+		if e, err = eventFromRecord(rec); err != nil {
+			f.logger.Error("Undecodable record: observers see it without its event", err, watermill.LogFields{"position": rec.Position, "type": rec.Type})
+			e = &Event{Record: rec}
+		}
 	}
 	for _, o := range f.observers {
 		if err := o.Observe(ctx, e); err != nil {
@@ -417,4 +420,14 @@ func (f *forwarder) observe(ctx context.Context, rec eventstore.Record) error {
 		}
 	}
 	return nil
+}
+
+// decodes reports whether some observer reads records of type typ.
+func (f *forwarder) decodes(typ string) bool {
+	for _, o := range f.observers {
+		if tf, ok := o.(TypeFilter); !ok || tf.Observes(typ) {
+			return true
+		}
+	}
+	return false
 }

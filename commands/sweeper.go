@@ -131,6 +131,9 @@ func (s *Sweeper) Observe(_ context.Context, e *Event) error {
 	return nil
 }
 
+// Observes implements TypeFilter.
+func (s *Sweeper) Observes(recordType string) bool { return sweeperTypes[recordType] }
+
 // sweeperTypes are the event types the sweeper reads.
 var sweeperTypes = map[string]bool{
 	"HeartbeatRecorded": true, "PresenceChanged": true,
@@ -369,8 +372,9 @@ func (q *deadlines) Pop() any {
 }
 
 var (
-	_ Primer   = (*Sweeper)(nil)
-	_ Runner   = (*Sweeper)(nil)
-	_ Observer = (*Sweeper)(nil)
-	_ Sender   = (*Bus)(nil)
+	_ Primer     = (*Sweeper)(nil)
+	_ Runner     = (*Sweeper)(nil)
+	_ Observer   = (*Sweeper)(nil)
+	_ TypeFilter = (*Sweeper)(nil)
+	_ Sender     = (*Bus)(nil)
 )
