@@ -60,7 +60,7 @@ type Config struct {
 	// needs both an outside Store and NATS.
 	NATS string
 	// Node names this node in logs and on the NATS server. Empty: the
-	// host name and the listen address.
+	// host name and the process id.
 	Node string
 	// Demo seeds the reference's demo accounts and rooms, and lets the demo
 	// accounts log in without a password.
@@ -148,8 +148,7 @@ func (c *Config) Validate() error {
 	default:
 		errs = append(errs, fmt.Errorf("config: unknown verifier %q (want pow, turnstile or none)", c.Verifier))
 	}
-	if c.Store != "" && !strings.HasPrefix(c.Store, "esdb://") && !strings.HasPrefix(c.Store, "esdb+discover://") &&
-		!strings.HasPrefix(c.Store, "kurrentdb://") && !strings.HasPrefix(c.Store, "kurrentdb+discover://") {
+	if c.Store != "" && !IsKurrentDB(c.Store) {
 		errs = append(errs, errors.New("config: the store must be empty (embedded) or a KurrentDB connection string (esdb://…, kurrentdb://…)"))
 	}
 	if c.NATS != "" && (c.Verifier == "" || c.Verifier == "pow") && c.PowKey == "" {
@@ -167,6 +166,17 @@ func (c *Config) Validate() error {
 		}
 	}
 	return errors.Join(errs...)
+}
+
+// IsKurrentDB reports whether store is a KurrentDB connection string (the
+// schemes the client accepts).
+func IsKurrentDB(store string) bool {
+	for _, scheme := range []string{"esdb://", "esdb+discover://", "kurrentdb://", "kurrentdb+discover://"} {
+		if strings.HasPrefix(store, scheme) {
+			return true
+		}
+	}
+	return false
 }
 
 // App is a built server.
