@@ -2,7 +2,6 @@ package filestore
 
 import (
 	"fmt"
-	"os"
 	"path/filepath"
 	"sync"
 )
@@ -106,7 +105,7 @@ func (s *Store) indexSealed(job indexJob) {
 			err = fmt.Errorf("read %d records, the index holds %d", ix.count, count)
 		}
 		if err != nil {
-			fmt.Fprintf(os.Stderr, "eventstore: index of %s not built: %v\n", seg.path, err)
+			s.opts.Logger.Warn("eventstore: index of a sealed segment not built", "file", seg.path, "err", err)
 			return
 		}
 		s.buildFilter(seg, ix.ids)
@@ -116,7 +115,7 @@ func (s *Store) indexSealed(job indexJob) {
 	}
 	path := filepath.Join(s.dir, indexName(seg.first))
 	if err := ix.writeFile(path); err != nil {
-		fmt.Fprintf(os.Stderr, "eventstore: index %s not written (opening the log will scan the segment instead): %v\n", path, err)
+		s.opts.Logger.Warn("eventstore: index file not written (opening the log will scan the segment instead)", "file", path, "err", err)
 	}
 }
 

@@ -8,6 +8,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"log/slog"
 	"math"
 	"os"
 	"path/filepath"
@@ -51,6 +52,10 @@ type Options struct {
 	PollInterval time.Duration
 	// WrapFile, if set, wraps every segment file (tests inject faults).
 	WrapFile func(File) File
+	// Logger receives what the store does on its own and an operator
+	// should know: an index file ignored or not written, a repair's cut.
+	// Nil means slog.Default().
+	Logger *slog.Logger
 }
 
 func (o *Options) defaults() {
@@ -65,6 +70,9 @@ func (o *Options) defaults() {
 	}
 	if o.PollInterval <= 0 {
 		o.PollInterval = 100 * time.Millisecond
+	}
+	if o.Logger == nil {
+		o.Logger = slog.Default()
 	}
 }
 
@@ -266,7 +274,7 @@ func (s *Store) loadSealed(seg *segment, checks *[]sealedCheck) error {
 		}
 	}
 	if !errors.Is(err, os.ErrNotExist) {
-		fmt.Fprintf(os.Stderr, "eventstore: ignoring index %s: %v\n", path, err)
+		s.opts.Logger.Warn("eventstore: index file ignored; scanning its segment", "file", path, "err", err)
 	}
 	ix, err = buildSegIndex(seg.f, seg.path, seg.first, size)
 	if err != nil {
@@ -419,7 +427,7 @@ func (s *Store) scan(seg *segment, off int64, last bool, ids *[]idEntry) error {
 			torn := last && (perr == errShort || s.opts.ReadOnly || s.isTail(seg, pos, fileSize))
 			if torn || s.opts.Repair {
 				if !torn && !s.opts.ReadOnly {
-					fmt.Fprintf(os.Stderr, "eventstore: repair: cutting %s at offset %d (%v)\n", seg.path, pendingStart, perr)
+					s.opts.Logger.Warn("eventstore: repair: cutting the log", "file", seg.path, "offset", pendingStart, "err", perr)
 				}
 				break
 			}

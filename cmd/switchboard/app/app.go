@@ -376,7 +376,7 @@ func New(ctx context.Context, cfg Config) (*App, error) {
 // Data, or KurrentDB.
 func (a *App) openStore(ctx context.Context) (eventstore.Store, error) {
 	if a.cfg.Store == "" {
-		return filestore.Open(a.cfg.Data, filestore.Options{})
+		return filestore.Open(a.cfg.Data, filestore.Options{Logger: a.log})
 	}
 	if err := os.MkdirAll(a.cfg.Data, 0o700); err != nil {
 		return nil, fmt.Errorf("data directory: %w", err)
