@@ -179,8 +179,9 @@ type botCounters struct {
 // "Bots"). Add it to the bus with AddReactor; the bus primes it and runs
 // it.
 //
-// Handle only looks: it learns the bots, the kill switch and the
-// outstanding reservations from the log, and when a human message calls
+// Observe (on every node, from the node's own reading of the log) learns
+// the bots, the kill switch and the outstanding reservations. Handle (on
+// one node of a cluster per record) only looks: when a human message calls
 // on a bot (a message in a direct room with the bot, or a chat whose first
 // mention names one; see botDirectory.target) it puts a job on a bounded
 // queue and returns. It never waits on the model or the store, so a slow

@@ -551,7 +551,8 @@ func TestRedeliveredTriggerPostsOnce(t *testing.T) {
 	ack := r.chat(t, lobby, "alice", "a1", "@tom hey")
 	r.sync(t, ack.Position)
 
-	// The bus delivers the trigger again (a retry): ignored.
+	// The bus delivers the trigger again (a retry): queued again, it stops
+	// at its reservation.
 	ctx := waitCtx(t)
 	if err := r.bots.Handle(ctx, eventAt(t, r.store, ack.Position)); err != nil {
 		t.Fatal(err)
