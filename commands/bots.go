@@ -184,9 +184,10 @@ type botCounters struct {
 // one node of a cluster per record) only looks: when a human message calls
 // on a bot (a message in a direct room with the bot, or a chat whose first
 // mention names one; see botDirectory.target) it puts a job on a bounded
-// queue and returns. It never waits on the model or the store, so a slow
-// or dead model never holds up the event feed, and nothing here is on the
-// path of a human message's ack.
+// queue and returns. It never waits on the model or the store (in a
+// cluster, at most observeWait for its node to have read the trigger), so
+// a slow or dead model never holds up the event feed, and nothing here is
+// on the path of a human message's ack.
 //
 // A worker then, for each job: checks the kill switch (off: nothing at
 // all); reserves the quota (a redelivered trigger finds its reservation
