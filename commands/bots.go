@@ -310,7 +310,7 @@ func (o *BotOrchestrator) Observe(_ context.Context, e *Event) error {
 	}
 	o.observeLocked(e.Domain)
 	o.mu.Unlock()
-	o.advance(e.Position)
+	o.mark(e.Position, &o.seen)
 	return nil
 }
 
@@ -329,7 +329,7 @@ func (o *BotOrchestrator) Handle(ctx context.Context, ev any) error {
 	if !ok {
 		return permanentError{errors.New("commands: bots: not an *Event")}
 	}
-	defer o.handled(e.Position)
+	defer o.mark(e.Position, &o.handledPos)
 	m, ok := e.Domain.(room.MessagePosted)
 	if !ok {
 		return nil
@@ -344,17 +344,6 @@ func (o *BotOrchestrator) Handle(ctx context.Context, ev any) error {
 	}
 	o.consider(e, m)
 	return nil
-}
-
-// handled records that Handle is done with the record at position.
-func (o *BotOrchestrator) handled(position uint64) {
-	o.mu.Lock()
-	defer o.mu.Unlock()
-	if position > o.handledPos {
-		o.handledPos = position
-		close(o.changed)
-		o.changed = make(chan struct{})
-	}
 }
 
 // awaitSeen waits until the record at position was observed.
@@ -398,8 +387,7 @@ func (o *BotOrchestrator) Prime(_ context.Context, rec eventstore.Record) error 
 		o.observeLocked(ev)
 		o.mu.Unlock()
 	}
-	o.advance(rec.Position)
-	o.handled(rec.Position)
+	o.mark(rec.Position, &o.seen, &o.handledPos)
 	return nil
 }
 
@@ -428,12 +416,18 @@ func (o *BotOrchestrator) observeLocked(ev domain.Event) {
 	}
 }
 
-// advance records that the record at position was observed.
-func (o *BotOrchestrator) advance(position uint64) {
+// mark moves the watermarks ws (o.seen: observed; o.handledPos: handled
+// here) up to position, and wakes Sync and awaitSeen once if one moved.
+func (o *BotOrchestrator) mark(position uint64, ws ...*uint64) {
 	o.mu.Lock()
 	defer o.mu.Unlock()
-	if position > o.seen {
-		o.seen = position
+	moved := false
+	for _, w := range ws {
+		if position > *w {
+			*w, moved = position, true
+		}
+	}
+	if moved {
 		close(o.changed)
 		o.changed = make(chan struct{})
 	}
