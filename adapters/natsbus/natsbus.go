@@ -92,11 +92,11 @@ func (c *Config) defaults() {
 }
 
 // connect opens a connection that reconnects for ever, logging changes.
-func (c *Config) connect(role string) (*nats.Conn, error) {
+func (c *Config) connect(role string, extra ...nats.Option) (*nats.Conn, error) {
 	log := c.Logger.With("component", "nats", "role", role)
-	nc, err := nats.Connect(c.URL,
+	nc, err := nats.Connect(c.URL, append([]nats.Option{
 		nats.Name(strings.Trim(c.Name+" "+role, " ")),
-		nats.Timeout(5*time.Second),
+		nats.Timeout(5 * time.Second),
 		nats.MaxReconnects(-1),
 		nats.ReconnectWait(time.Second),
 		nats.DisconnectErrHandler(func(_ *nats.Conn, err error) {
@@ -105,7 +105,7 @@ func (c *Config) connect(role string) (*nats.Conn, error) {
 			}
 		}),
 		nats.ReconnectHandler(func(nc *nats.Conn) { log.Info("NATS connection restored", "server", nc.ConnectedUrlRedacted()) }),
-	)
+	}, extra...)...)
 	if err != nil {
 		return nil, fmt.Errorf("natsbus: connect to %s: %w", redact(c.URL), err)
 	}

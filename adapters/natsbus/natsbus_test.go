@@ -363,3 +363,20 @@ func waitFor(t *testing.T, cond func() bool) {
 		time.Sleep(10 * time.Millisecond)
 	}
 }
+
+// While NATS is away a typing signal is refused at once (the gateway then
+// relays it on its own node) rather than held and delivered stale.
+func TestSignalsRefusedWhileNATSIsAway(t *testing.T) {
+	srv := startNATS(t, t.TempDir(), 0)
+	s, err := natsbus.NewSignals(natsbus.Config{URL: srv.ClientURL(), Logger: quiet()}, func(string, string, bool) {})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer s.Close()
+	if err := s.PublishTyping("lobby", "alice", true); err != nil {
+		t.Fatal(err)
+	}
+	srv.Shutdown()
+	srv.WaitForShutdown()
+	waitFor(t, func() bool { return s.PublishTyping("lobby", "alice", true) != nil })
+}

@@ -11,6 +11,7 @@ import (
 	"github.com/ThreeDotsLabs/watermill"
 	wmnats "github.com/ThreeDotsLabs/watermill-nats/v2/pkg/nats"
 	"github.com/ThreeDotsLabs/watermill/message"
+	"github.com/nats-io/nats.go"
 )
 
 // Signals carries typing indicators between the nodes on core NATS (see
@@ -49,7 +50,10 @@ func NewSignals(cfg Config, deliver func(room, user string, typing bool)) (*Sign
 	logger := watermill.NewSlogLoggerWithLevelMapping(cfg.Logger, map[slog.Level]slog.Level{slog.LevelInfo: slog.LevelDebug})
 	off := wmnats.JetStreamConfig{Disabled: true}
 
-	pc, err := cfg.connect("signals publisher")
+	// No reconnect buffer: while NATS is away a publish fails at once and
+	// the gateway relays the signal on its own node, rather than the
+	// client holding it to deliver it stale.
+	pc, err := cfg.connect("signals publisher", nats.ReconnectBufSize(-1))
 	if err != nil {
 		return nil, err
 	}

@@ -572,7 +572,8 @@ func (g *Gateway) announceTyping(room, user string, typing bool) {
 		if err == nil {
 			return
 		}
-		g.log.Warn("typing signal not published; relayed on this node only", "err", err)
+		// Debug: the signals' owner logs the outage itself, once.
+		g.log.Debug("typing signal not published; relayed on this node only", "err", err)
 	}
 	g.setTyping(room, user, typing)
 }
