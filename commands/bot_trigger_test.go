@@ -5,8 +5,10 @@ import (
 	"testing"
 	"unicode/utf8"
 
+	"switchboard/domain/codec"
 	"switchboard/domain/room"
 	"switchboard/domain/user"
+	"switchboard/eventstore"
 )
 
 func TestMentionMatching(t *testing.T) {
@@ -111,12 +113,14 @@ func TestTargets(t *testing.T) {
 		{"mention in a direct room between people", room.MessagePosted{Room: dmPeople, Sender: "user_1", Kind: room.KindChat, Text: "@clippy hi"}, "bot_clippy"},
 		{"no mention between people", room.MessagePosted{Room: dmPeople, Sender: "user_1", Kind: room.KindChat, Text: "hi"}, ""},
 		{"mention in a public room", room.MessagePosted{Room: "general", Sender: "user_1", Kind: room.KindChat, Text: "@tom hey"}, "bot_tom"},
+		{"no mention in a public room", room.MessagePosted{Room: "general", Sender: "user_1", Kind: room.KindChat, Text: "hello tom"}, ""},
 		{"nudge in a public room", room.MessagePosted{Room: "general", Sender: "user_1", Kind: room.KindNudge}, ""},
 		{"a bot's reply never triggers", room.MessagePosted{Room: "general", Sender: "bot_tom", Kind: room.KindBot, Text: "@clippy hey"}, ""},
 		{"a bot's reply in its direct room", room.MessagePosted{Room: dmHal, Sender: "bot_hal", Kind: room.KindBot, Text: "Dave."}, ""},
 		{"a system notice never triggers", room.MessagePosted{Room: "general", Kind: room.KindSystem, Text: "@clippy is unavailable"}, ""},
 		{"a chat from a bot handle", room.MessagePosted{Room: "general", Sender: "bot_tom", Kind: room.KindChat, Text: "@clippy"}, ""},
 	}
+	skipped := 0
 	for _, tc := range cases {
 		got := ""
 		if b := d.target(tc.m); b != nil {
@@ -125,6 +129,33 @@ func TestTargets(t *testing.T) {
 		if got != tc.want {
 			t.Errorf("%s: %q, want %q", tc.name, got, tc.want)
 		}
+		// The bus hands the orchestrator only the records it selects:
+		// every target must be among them.
+		typ, data, err := codec.Encode(tc.m)
+		if err != nil {
+			t.Fatal(err)
+		}
+		sel := mayCallBot(eventstore.Record{Stream: room.Stream(tc.m.Room), Type: typ, Data: data})
+		if got != "" && !sel {
+			t.Errorf("%s: calls on %s but is not selected", tc.name, got)
+		}
+		if !sel {
+			skipped++
+		}
+	}
+	if skipped < 2 {
+		t.Errorf("only %d messages not selected: the selection lets everything through", skipped)
+	}
+	for _, rec := range []eventstore.Record{
+		{Stream: room.Stream("general"), Type: "MessagePosted", Data: []byte(`{"text":"\u0040clippy"}`)},
+		{Stream: room.Stream(dmPeople), Type: "MessagePosted", Data: []byte(`{"kind":"nudge"}`)},
+	} {
+		if !mayCallBot(rec) {
+			t.Errorf("%s %s not selected", rec.Stream, rec.Data)
+		}
+	}
+	if mayCallBot(eventstore.Record{Stream: room.Stream("general"), Type: "ReadMarkerMoved", Data: []byte(`{"user":"a@b"}`)}) {
+		t.Error("a record that is no message selected")
 	}
 }
 

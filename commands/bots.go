@@ -1,6 +1,7 @@
 package commands
 
 import (
+	"bytes"
 	"context"
 	"errors"
 	"fmt"
@@ -234,6 +235,7 @@ type BotOrchestrator struct {
 	mu           sync.Mutex // guards the fields below and writes of dir
 	seen         uint64     // position of the last record observed
 	handledPos   uint64     // position of the last record handled here
+	selectedPos  uint64     // position of the last record observed that Selects
 	pending      int        // jobs and notices not finished
 	changed      chan struct{}
 	busyAt       map[string]time.Time // room → last "busy" notice
@@ -309,6 +311,9 @@ func (o *BotOrchestrator) Observe(_ context.Context, e *Event) error {
 		return nil
 	}
 	o.observeLocked(e.Domain)
+	if o.Selects(e.Record) {
+		o.selectedPos = e.Position
+	}
 	o.mu.Unlock()
 	o.mark(e.Position, &o.seen)
 	return nil
@@ -362,6 +367,28 @@ func (o *BotOrchestrator) awaitSeen(ctx context.Context, position uint64) error 
 		}
 	}
 }
+
+// Selects implements Selector: Handle acts on messages only, and only on
+// one that may call on a bot: in a direct room, or with an '@' in its
+// data (a mention; Handle decides which). The bus publishes no other
+// record to the orchestrator, which keeps every other chat message off
+// Watermill.
+func (o *BotOrchestrator) Selects(rec eventstore.Record) bool { return mayCallBot(rec) }
+
+// mayCallBot reports whether rec may be a message that calls on a bot: a
+// superset of what target finds, judged from the raw record.
+func mayCallBot(rec eventstore.Record) bool {
+	if rec.Type != "MessagePosted" {
+		return false
+	}
+	return strings.HasPrefix(rec.Stream, directStreamPrefix) ||
+		bytes.IndexByte(rec.Data, '@') >= 0 || bytes.Contains(rec.Data, escapedAt)
+}
+
+var (
+	directStreamPrefix = room.Stream(room.DirectPrefix)
+	escapedAt          = []byte(`\u0040`) // '@' as a JSON encoder may escape it
+)
 
 // Observes implements TypeFilter: Observe reads only botTypes (a chat
 // message is Handle's).
@@ -867,15 +894,23 @@ func (o *BotOrchestrator) Stats() BotStats {
 	}
 }
 
-// Sync waits until the orchestrator has observed and handled the record
-// at position and has finished every trigger and notice it queued (a
-// reply posted, a notice posted, or dropped), or ctx ends. Tests use it,
-// on one node, to wait for a bot's answer, or for its silence, without
-// sleeping.
+// Sync waits until the orchestrator has observed the record at position,
+// handled every record up to it that it selects (the bus hands it no
+// other), and finished every trigger and notice it queued (a reply
+// posted, a notice posted, or dropped), or ctx ends. Tests use it, on one
+// node, to wait for a bot's answer, or for its silence, without sleeping.
 func (o *BotOrchestrator) Sync(ctx context.Context, position uint64) error {
 	for {
 		o.mu.Lock()
-		done, changed := o.seen >= position && o.handledPos >= position && o.pending == 0, o.changed
+		// Records are handled in commit order: once the last selected
+		// record up to position is handled, all of them are. Which one
+		// that is, is known while it is the newest selected; otherwise
+		// handling position or beyond proves it.
+		need := position
+		if o.selectedPos < need {
+			need = o.selectedPos
+		}
+		done, changed := o.seen >= position && o.handledPos >= need && o.pending == 0, o.changed
 		o.mu.Unlock()
 		if done {
 			return nil
@@ -892,5 +927,6 @@ var (
 	_ Primer     = (*BotOrchestrator)(nil)
 	_ Observer   = (*BotOrchestrator)(nil)
 	_ TypeFilter = (*BotOrchestrator)(nil)
+	_ Selector   = (*BotOrchestrator)(nil)
 	_ Runner     = (*BotOrchestrator)(nil)
 )

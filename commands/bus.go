@@ -271,6 +271,20 @@ type TypeFilter interface {
 	Observes(recordType string) bool
 }
 
+// Selector is a reactor that reacts to some records only, and can tell
+// which from the record alone (its type, stream and raw data, never its
+// memory): the forwarder publishes a record only if some reactor selects
+// it, where a reactor that is no Selector selects every record. Records
+// nobody selects never reach the pub/sub, which spares the chat path the
+// broker's per-message cost; their positions still count as forwarded.
+// Every node selects alike, since the choice depends on the record alone.
+// The pub/sub hands each published record to every handler, so a
+// Selector's Handle still skips what it does not want; a Selector that is
+// also an Observer still observes every record.
+type Selector interface {
+	Selects(rec eventstore.Record) bool
+}
+
 // Bus is the asynchronous side of the write model, on Watermill: a
 // forwarder puts the store's ordered feed on the events topic; reactors
 // (cqrs event handlers receiving *Event) react to it; the commands they
@@ -572,6 +586,7 @@ func (b *Bus) Run(ctx context.Context) (err error) {
 	b.started = true
 	parts := slices.Clone(b.parts)
 	b.fwd.observers = slices.Clone(b.observers)
+	b.fwd.selectors, b.fwd.selectAll = selectorsOf(b.reactors)
 	ctx, stop := context.WithCancel(ctx)
 	b.stop = stop
 	b.mu.Unlock()

@@ -817,3 +817,77 @@ func TestObserverTypeFilter(t *testing.T) {
 		t.Fatalf("%d UserRegistered decoded, want 2", decoded)
 	}
 }
+
+// selectingRecorder is a busRecorder that takes the records of one user's
+// presence stream only.
+type selectingRecorder struct {
+	*busRecorder
+	stream string
+}
+
+func (r selectingRecorder) Selects(rec eventstore.Record) bool { return rec.Stream == r.stream }
+
+// The forwarder publishes a record only if some reactor selects it, yet
+// counts every record as forwarded; a reactor that is no Selector takes
+// every record.
+func TestForwarderPublishesSelectedRecords(t *testing.T) {
+	t.Parallel()
+	store := memstore.New()
+	h := newHandlers(t, store, start())
+	cp := &MemoryCheckpoint{}
+	ctx := busContext(t)
+
+	hn := newTestBus(t, h, store, BusConfig{Checkpoint: cp})
+	ann := selectingRecorder{newBusRecorder("ann"), presence.Stream("ann")}
+	hn.add(t, ann)
+	tap := newBusRecorder("tap")
+	sub, err := hn.ps.get(ChannelEvents).Subscribe(ctx, "events")
+	if err != nil {
+		t.Fatal(err)
+	}
+	go func() {
+		for msg := range sub {
+			rec, err := messageRecord(msg)
+			if err == nil {
+				tap.events <- &Event{Record: rec}
+			}
+			msg.Ack()
+		}
+	}()
+	hn.run(t)
+
+	var anns []eventstore.Record
+	for range 5 {
+		busAppend(t, store, "ben", 2)
+		anns = append(anns, busAppend(t, store, "ann", 1)...)
+	}
+	last := busAppend(t, store, "ben", 3)
+	checkDelivered(t, ann.busRecorder, anns)
+	// What reaches the pub/sub is the selected records alone.
+	for _, w := range anns {
+		if got := tap.next(t); got.Position != w.Position {
+			t.Fatalf("published position %d, want %d (an unselected record was published)", got.Position, w.Position)
+		}
+	}
+	hn.stop(t)
+	select {
+	case e := <-tap.events:
+		t.Fatalf("unselected record %d (%s) was published", e.Position, e.Stream)
+	default:
+	}
+	if pos, err := cp.Load(ctx); err != nil || pos != last[len(last)-1].Position {
+		t.Fatalf("checkpoint %d, %v; want %d: unselected records count as forwarded", pos, err, last[len(last)-1].Position)
+	}
+
+	// With a reactor that is no Selector beside it, every record goes out
+	// (to every handler: a Selector's Handle still skips what it does not
+	// want).
+	hn = newTestBus(t, h, store, BusConfig{})
+	ann = selectingRecorder{newBusRecorder("ann"), presence.Stream("ann")}
+	all := newBusRecorder("all")
+	hn.add(t, ann, all)
+	hn.run(t)
+	log := busLog(t, store)
+	checkDelivered(t, all, log)
+	checkDelivered(t, ann.busRecorder, log)
+}

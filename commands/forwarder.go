@@ -14,6 +14,7 @@ import (
 	"time"
 
 	"github.com/ThreeDotsLabs/watermill"
+	"github.com/ThreeDotsLabs/watermill/components/cqrs"
 	"github.com/ThreeDotsLabs/watermill/message"
 	"github.com/ThreeDotsLabs/watermill/message/router/middleware"
 	"github.com/google/uuid"
@@ -311,6 +312,10 @@ type forwarder struct {
 
 	// observers see every record before it is published (set by Run).
 	observers []Observer
+	// selectors choose the records to publish; selectAll: some reactor
+	// takes every record (set by Run).
+	selectors []Selector
+	selectAll bool
 
 	// aborted: the bus is tearing the pub/sub down under a Publish in
 	// flight, which may then return without the record being handled.
@@ -381,11 +386,13 @@ func (f *forwarder) run(ctx context.Context, from uint64) (err error) {
 		if err := f.observe(ctx, rec); err != nil {
 			return err
 		}
-		if err := f.pub.Publish(f.topic, recordMessage(rec)); err != nil {
-			return fmt.Errorf("commands: forwarder: publish position %d: %w", rec.Position, err)
-		}
-		if f.aborted.Load() {
-			return nil
+		if f.selects(rec) {
+			if err := f.pub.Publish(f.topic, recordMessage(rec)); err != nil {
+				return fmt.Errorf("commands: forwarder: publish position %d: %w", rec.Position, err)
+			}
+			if f.aborted.Load() {
+				return nil
+			}
 		}
 		if pos == saved {
 			unsavedSince = time.Now()
@@ -430,4 +437,30 @@ func (f *forwarder) decodes(typ string) bool {
 		}
 	}
 	return false
+}
+
+// selects reports whether some reactor takes rec.
+func (f *forwarder) selects(rec eventstore.Record) bool {
+	if f.selectAll {
+		return true
+	}
+	for _, sel := range f.selectors {
+		if sel.Selects(rec) {
+			return true
+		}
+	}
+	return false
+}
+
+// selectorsOf returns the reactors' selectors, and whether some reactor
+// is no Selector and so takes every record.
+func selectorsOf(reactors []cqrs.EventHandler) (sels []Selector, all bool) {
+	for _, r := range reactors {
+		sel, ok := r.(Selector)
+		if !ok {
+			return nil, true
+		}
+		sels = append(sels, sel)
+	}
+	return sels, false
 }
