@@ -2,6 +2,7 @@ package projections
 
 import (
 	"errors"
+	"slices"
 	"sync"
 	"sync/atomic"
 )
@@ -87,15 +88,23 @@ func (t Topic) String() string {
 // Listeners are indexed by topic, so a notice costs nothing for listeners
 // of other topics.
 //
+// A sink (Attach) is the other way to hear notices: a function called
+// with every notice on the publisher's goroutine, with no buffer and no
+// hand-off, for a consumer that is quick and must see each notice as the
+// projections stand right after it (the gateway's fan-out).
+//
 // Lock order: Hub.mu is the only lock; Listener fields other than the
-// channel are guarded by it.
+// channel are guarded by it. Sinks are called with no lock held.
 type Hub struct {
 	mu        sync.Mutex
 	topics    map[Topic]map[*Listener]struct{}
-	listeners atomic.Int64
-	seq       uint64 // publications, to deliver a notice once per listener
+	listeners atomic.Int64 // listeners and sinks
+	seq       uint64       // publications, to deliver a notice once per listener
 	closed    bool
+	sinks     []*sink // replaced, never changed in place
 }
+
+type sink struct{ fn func(Notice) }
 
 // NewHub returns a hub without listeners.
 func NewHub() *Hub {
@@ -178,15 +187,16 @@ func (h *Hub) drop(l *Listener, err error) {
 // notices while it has none.
 func (h *Hub) Active() bool { return h.listeners.Load() > 0 }
 
-// Listening reports whether any listener listens to one of topics, so a
-// publisher can skip building a notice nobody would get.
+// Listening reports whether any listener listens to one of topics (a
+// sink hears every topic), so a publisher can skip building a notice
+// nobody would get.
 func (h *Hub) Listening(topics ...Topic) bool {
 	if !h.Active() {
 		return false
 	}
 	h.mu.Lock()
 	defer h.mu.Unlock()
-	if len(h.topics[AllTopic()]) > 0 {
+	if len(h.sinks) > 0 || len(h.topics[AllTopic()]) > 0 {
 		return true
 	}
 	for _, t := range topics {
@@ -199,18 +209,55 @@ func (h *Hub) Listening(topics ...Topic) bool {
 
 // Publish delivers n to every listener of any of topics, once each,
 // without blocking: a listener whose buffer is full is dropped with
-// ErrResync.
+// ErrResync. Then it calls every sink with n, on this goroutine.
 func (h *Hub) Publish(n Notice, topics ...Topic) {
 	if !h.Active() {
 		return
 	}
 	h.mu.Lock()
-	defer h.mu.Unlock()
 	h.seq++
 	for _, t := range topics {
 		h.deliver(n, t)
 	}
 	h.deliver(n, AllTopic())
+	sinks := h.sinks
+	h.mu.Unlock()
+	for _, s := range sinks {
+		s.fn(n)
+	}
+}
+
+// Attach adds a sink: fn is called with every notice published from now
+// on, on the publisher's goroutine, in publication order (the Runner's is
+// log order), right after the projections applied the record that caused
+// it and before they apply the next. fn must be quick and must not wait
+// for the Runner (Sync), which waits for fn. detach removes the sink; it
+// is idempotent. On a closed hub nothing is attached.
+func (h *Hub) Attach(fn func(Notice)) (detach func()) {
+	s := &sink{fn: fn}
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	if h.closed {
+		return func() {}
+	}
+	h.sinks = append(slices.Clip(h.sinks), s)
+	h.listeners.Add(1)
+	var once sync.Once
+	return func() {
+		once.Do(func() {
+			h.mu.Lock()
+			defer h.mu.Unlock()
+			h.removeSink(s)
+		})
+	}
+}
+
+// removeSink removes s if attached (h.mu held).
+func (h *Hub) removeSink(s *sink) {
+	if i := slices.Index(h.sinks, s); i >= 0 {
+		h.sinks = slices.Delete(slices.Clone(h.sinks), i, i+1)
+		h.listeners.Add(-1)
+	}
 }
 
 // deliver sends n to the listeners of t that have not had it (h.mu held).
@@ -241,6 +288,9 @@ func (h *Hub) Close() {
 		for l := range set {
 			h.drop(l, ErrClosed)
 		}
+	}
+	for len(h.sinks) > 0 {
+		h.removeSink(h.sinks[0])
 	}
 }
 

@@ -202,3 +202,47 @@ func TestAllTopic(t *testing.T) {
 	default:
 	}
 }
+
+// A sink hears every notice, whatever its topics, in publication order,
+// before Publish returns; detaching or closing the hub stops it.
+func TestHubSink(t *testing.T) {
+	t.Parallel()
+	h := NewHub()
+	if h.Active() || h.Listening(RoomTopic("general")) {
+		t.Fatal("an empty hub is active")
+	}
+	var got []uint64
+	detach := h.Attach(func(n Notice) { got = append(got, n.Pos()) })
+	if !h.Active() || !h.Listening(RoomTopic("general")) || !h.Listening() {
+		t.Fatal("a hub with a sink is not listening")
+	}
+	l := h.Listen(8, RoomTopic("music"))
+	h.Publish(testNotice(1), RoomTopic("general"))
+	h.Publish(testNotice(2), RoomTopic("music"), UserTopic("bob"))
+	h.Publish(testNotice(3))
+	if len(got) != 3 || got[0] != 1 || got[1] != 2 || got[2] != 3 {
+		t.Fatalf("sink got %v, want [1 2 3] before Publish returned", got)
+	}
+	if n := <-l.C(); n.Pos() != 2 || len(l.C()) != 0 {
+		t.Fatalf("listener got %v (and %d more) beside the sink", n, len(l.C()))
+	}
+	detach()
+	detach()
+	h.Publish(testNotice(4), RoomTopic("music"))
+	if len(got) != 3 {
+		t.Fatalf("detached sink got %v", got)
+	}
+	l.Close()
+	if h.Active() {
+		t.Fatal("active with no listener and no sink")
+	}
+
+	h.Attach(func(n Notice) { got = append(got, n.Pos()) })
+	h.Close()
+	h.Publish(testNotice(5))
+	if h.Active() || len(got) != 3 {
+		t.Fatalf("after Close: active %v, sink got %v", h.Active(), got)
+	}
+	h.Attach(func(n Notice) { t.Error("a sink attached to a closed hub was called") })
+	h.Publish(testNotice(6))
+}

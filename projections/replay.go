@@ -14,11 +14,12 @@ import (
 	"switchboard/projections/internal/decode"
 )
 
-// The feed: one goroutine reads the log and decodes each record once; the
-// applier (the Runner's goroutine, or the tools' loop) applies the decoded
-// records to every projection whose checkpoint is below them. Reading and
-// decoding overlap with applying, which on two cores nearly doubles the
-// rate of a replay.
+// The feed, for catching up: one goroutine reads the log and decodes each
+// record once; the applier (the Runner's goroutine, or the tools' loop)
+// applies the decoded records to every projection whose checkpoint is
+// below them. Reading and decoding overlap with applying, which on two
+// cores nearly doubles the rate of a replay. Live, one record at a time,
+// the Runner reads and applies on its own goroutine instead.
 
 // feedBatch is how many records one catch-up read asks for.
 const feedBatch = 1024
@@ -93,11 +94,9 @@ func decodeRecord(d *decode.Decoder, rec eventstore.Record, logf func(string, ..
 	return ev
 }
 
-// feed sends the records after position after, decoded, to out, and
-// closes out when it stops. With to > 0 it stops after position to (an
-// error if the log ends before); with to = 0 it catches up with reads of
-// the log, then follows it live through a subscription until ctx ends. A
-// failure is sent as the last batch.
+// feed sends the records after position after up to position to,
+// decoded, to out, and closes out when it stops (an error if the log ends
+// before to). A failure is sent as the last batch.
 func feed(ctx context.Context, store eventstore.Store, after, to uint64, out chan<- batch, logf func(string, ...any)) {
 	defer close(out)
 	send := func(b batch) bool {
@@ -109,25 +108,17 @@ func feed(ctx context.Context, store eventstore.Store, after, to uint64, out cha
 		}
 	}
 	d := decode.NewDecoder()
-	next := after + 1
-	for to == 0 || next <= to {
-		limit := uint64(feedBatch)
-		if to != 0 {
-			limit = min(limit, to-next+1)
-		}
-		recs, err := store.ReadAll(ctx, next, int(limit))
+	for next := after + 1; next <= to; {
+		recs, err := store.ReadAll(ctx, next, int(min(feedBatch, to-next+1)))
 		if err != nil {
 			send(batch{err: err})
 			return
 		}
-		if len(recs) == 0 {
-			if to != 0 {
-				send(batch{err: fmt.Errorf("projections: the log ends before position %d (wanted up to %d)", next, to)})
-				return
-			}
-			break // caught up: follow live
-		}
-		if recs[0].Position != next {
+		switch {
+		case len(recs) == 0:
+			send(batch{err: fmt.Errorf("projections: the log ends before position %d (wanted up to %d)", next, to)})
+			return
+		case recs[0].Position != next:
 			send(batch{err: fmt.Errorf("projections: the log skipped from position %d to %d", next-1, recs[0].Position)})
 			return
 		}
@@ -139,25 +130,6 @@ func feed(ctx context.Context, store eventstore.Store, after, to uint64, out cha
 			return
 		}
 		next = recs[len(recs)-1].Position + 1
-	}
-	if to != 0 {
-		return
-	}
-	sub, err := store.Subscribe(ctx, next-1)
-	if err != nil {
-		send(batch{err: err})
-		return
-	}
-	defer sub.Close()
-	for {
-		rec, err := sub.Next(ctx)
-		if err != nil {
-			send(batch{err: err})
-			return
-		}
-		if !send(batch{recs: []eventstore.Record{rec}, evs: []domain.Event{decodeRecord(d, rec, logf)}}) {
-			return
-		}
 	}
 }
 

@@ -9,7 +9,9 @@ import (
 	"sync/atomic"
 	"time"
 
+	"switchboard/domain"
 	"switchboard/eventstore"
+	"switchboard/projections/internal/decode"
 )
 
 // DefaultSnapshotEvery is how many records the Runner applies between
@@ -40,10 +42,12 @@ type Options struct {
 // snapshot, catches up from the lowest checkpoint, then follows the log
 // live, snapshotting periodically in the background.
 //
-// One goroutine reads and decodes the log (one subscription, each record
-// decoded once); another applies each record, in position order, to every
-// projection whose checkpoint is below it, so projections restored at
-// different positions each replay only what they lack. Applying is
+// While catching up, one goroutine reads and decodes the log (each record
+// decoded once) and another applies each record, in position order, to
+// every projection whose checkpoint is below it, so projections restored
+// at different positions each replay only what they lack. Live, one
+// goroutine follows a subscription and decodes and applies each record as
+// it is committed. Applying is
 // idempotent by position: a record at or below a projection's checkpoint
 // is never applied to it again.
 //
@@ -280,13 +284,51 @@ func (r *Runner) run(ctx context.Context) {
 	close(r.stopped)
 }
 
-// follow runs one feed from the applied position until it fails or
-// parent ends.
+// follow applies the log from the applied position until it fails or
+// parent ends: it catches up through the feed, whose goroutine reads and
+// decodes while this one applies, then follows the log live on this
+// goroutine alone, so that a new record goes from the store's commit to
+// the hub with one hand-off.
 func (r *Runner) follow(parent context.Context) error {
+	for {
+		head, err := r.store.Head(parent)
+		if err != nil {
+			return err
+		}
+		if r.applied.Load() >= head {
+			break
+		}
+		if err := r.catchUp(parent, head); err != nil {
+			return err
+		}
+	}
+	sub, err := r.store.Subscribe(parent, r.applied.Load())
+	if err != nil {
+		return err
+	}
+	defer sub.Close()
+	d := decode.NewDecoder()
+	var recs [1]eventstore.Record
+	var evs [1]domain.Event
+	for {
+		rec, err := sub.Next(parent)
+		if err != nil {
+			return err
+		}
+		if rec.Position <= r.applied.Load() {
+			continue // never from a conforming store; applied already
+		}
+		recs[0], evs[0] = rec, decodeRecord(d, rec, r.logf)
+		r.apply(batch{recs: recs[:], evs: evs[:]})
+	}
+}
+
+// catchUp applies the records after the applied position up to to.
+func (r *Runner) catchUp(parent context.Context, to uint64) error {
 	ctx, cancel := context.WithCancel(parent)
 	defer cancel()
 	ch := make(chan batch, 4)
-	go feed(ctx, r.store, r.applied.Load(), 0, ch, r.logf)
+	go feed(ctx, r.store, r.applied.Load(), to, ch, r.logf)
 	var err error
 	for b := range ch {
 		if b.err != nil {
@@ -299,7 +341,10 @@ func (r *Runner) follow(parent context.Context) error {
 	for range ch { // let the feeder finish
 	}
 	if err == nil {
-		err = parent.Err() // the feeder stops without an error only then
+		err = parent.Err() // the feeder stops early without an error only then
+	}
+	if err == nil && r.applied.Load() < to {
+		err = fmt.Errorf("projections: catch-up stopped at position %d of %d", r.applied.Load(), to)
 	}
 	return err
 }

@@ -296,3 +296,54 @@ func TestStoreClosed(t *testing.T) {
 		t.Errorf("Err = %v", r.Err())
 	}
 }
+
+// A sink on the runner's hub sees each notice as the projections stand
+// right after the record that caused it: a message is the newest of its
+// room, and Applied is its position.
+func TestRunnerSinkSeesAppliedState(t *testing.T) {
+	t.Parallel()
+	store := memstore.New()
+	w := newWorld(7)
+	w.fill(t, store, 300)
+	set := NewSet(store)
+	r, err := NewRunner(store, Options{Logf: t.Logf}, set.All()...)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var (
+		mu       sync.Mutex
+		messages int
+		problems []string
+	)
+	r.Hub().Attach(func(n Notice) {
+		m, ok := n.(MessagePosted)
+		if !ok {
+			return
+		}
+		mu.Lock()
+		defer mu.Unlock()
+		messages++
+		if a := r.Applied(); a != m.Position {
+			problems = append(problems, fmt.Sprintf("message at %d seen with applied %d", m.Position, a))
+		}
+		if last := set.History.LastSeq(m.Room); last != m.Message.Seq {
+			problems = append(problems, fmt.Sprintf("message %s/%d seen with the room's last seq %d", m.Room, m.Message.Seq, last))
+		}
+	})
+	if err := r.Start(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { r.Close() })
+	head := w.fill(t, store, 700) // live, through the subscription
+	if err := r.Sync(context.Background(), head); err != nil {
+		t.Fatal(err)
+	}
+	mu.Lock()
+	defer mu.Unlock()
+	if messages < 50 {
+		t.Fatalf("the sink saw %d messages", messages)
+	}
+	if len(problems) > 0 {
+		t.Fatalf("%d problems, first: %s", len(problems), problems[0])
+	}
+}

@@ -2,7 +2,6 @@ package ws
 
 import (
 	"context"
-	"errors"
 	"fmt"
 	"log/slog"
 	"net/http"
@@ -72,7 +71,8 @@ type Views interface {
 	Sync(ctx context.Context, position uint64) error
 }
 
-// Change is one change of the views the gateway fans out, in log order.
+// Change is one change of the views the gateway fans out (Fan), in log
+// order.
 type Change struct {
 	// Exactly one of the following is set.
 	Message  *RoomMessage
@@ -100,14 +100,6 @@ type Receipt struct {
 	Seq        uint64
 }
 
-// ErrResync is returned by a Feed whose consumer fell too far behind: the
-// gateway reconnects its clients so they resume from the views.
-var ErrResync = errors.New("ws: change feed fell behind; resync")
-
-// Feed delivers the views' changes in log order.
-type Feed interface {
-	Next(ctx context.Context) (Change, error)
-}
 
 // Config configures the gateway. Zero values take the defaults noted.
 type Config struct {
@@ -200,7 +192,6 @@ type Gateway struct {
 	cfg   Config
 	cmds  Commands
 	views Views
-	feed  Feed
 	log   *slog.Logger
 
 	mu       sync.RWMutex
@@ -213,9 +204,8 @@ type Gateway struct {
 
 	timers *deadlines // every socket's timeouts
 
-	// Run's own: rooms' members as of the last membership change fanned
-	// out (the views sort them at every call), and the sockets a change
-	// goes to (reused).
+	// Fan's own: rooms' members as of the last membership change fanned
+	// out, and the sockets a change goes to (reused).
 	members map[string][]string
 	targets []*conn
 
@@ -235,11 +225,12 @@ type Stats struct {
 
 type typingKey struct{ room, user string }
 
-// New returns a gateway. Run must be called for fan-out to work.
-func New(cmds Commands, views Views, feed Feed, cfg Config) *Gateway {
+// New returns a gateway. Its sockets hear of the views' changes through
+// Fan.
+func New(cmds Commands, views Views, cfg Config) *Gateway {
 	cfg.defaults()
 	return &Gateway{
-		cfg: cfg, cmds: cmds, views: views, feed: feed, log: cfg.Logger,
+		cfg: cfg, cmds: cmds, views: views, log: cfg.Logger,
 		byUser:   map[string]map[*conn]struct{}{},
 		bySess:   map[string]map[*conn]struct{}{},
 		typing:   map[typingKey]*time.Timer{},
@@ -294,28 +285,6 @@ func (g *Gateway) serve(c *conn) {
 		g.all.Done()
 	}()
 	c.serve(context.Background())
-}
-
-// Run fans out the views' changes until ctx ends. If the feed falls
-// behind, every socket is closed with a reconnectable code (4008) so that
-// its client resumes from the views: nobody silently misses a message.
-func (g *Gateway) Run(ctx context.Context) error {
-	for {
-		ch, err := g.feed.Next(ctx)
-		if errors.Is(err, ErrResync) {
-			clear(g.members) // membership changes may have been missed
-			g.log.Warn("ws: change feed fell behind; reconnecting every socket")
-			g.each(func(c *conn) { c.cut(closeSlowConsumer, reasonSlowConsumer) })
-			continue
-		}
-		if err != nil {
-			if ctx.Err() != nil {
-				return nil
-			}
-			return err
-		}
-		g.fanOut(ch)
-	}
 }
 
 // Shutdown says goodbye (server_shutdown) to every socket, closes them and
@@ -406,8 +375,19 @@ func (g *Gateway) unregister(c *conn) (last bool) {
 	return last
 }
 
-// fanOut sends one change to the sockets that may see it.
-func (g *Gateway) fanOut(ch Change) {
+// Fan sends one change of the views to the sockets that may see it. The
+// views call it as they apply the log: from one goroutine at a time, in
+// log order, once the change is applied and before the next one is, so
+// what Fan reads from the views is exactly as of the change (cmd wires it
+// to the projections' hub). It never waits for a socket: frames go to
+// bounded per-socket queues, and a full queue cuts its socket off (4008).
+func (g *Gateway) Fan(ch Change) {
+	if g.Stats.Connections.Load() == 0 {
+		// Nobody to tell (a start catching up with the log): a socket
+		// that connects later reads the views as they are then.
+		clear(g.members)
+		return
+	}
 	switch {
 	case ch.Message != nil:
 		m := ch.Message
@@ -482,13 +462,9 @@ func (g *Gateway) fanOut(ch Change) {
 	}
 }
 
-// roomMembers returns a room's members (Run's goroutine): the views'
-// list, kept until a membership change of the room is fanned out. The
-// views are never behind the feed, so a kept list is never older than
-// the changes fanned out; it may be newer (a join applied but not yet
-// fanned out), as a list read from the views at every message may, and
-// deliver sends nothing to a socket that does not follow the room or has
-// the message already.
+// roomMembers returns a room's members (Fan's caller): the views' list,
+// kept until a membership change of the room is fanned out. Fan runs as
+// the views apply each change, so a kept list is the views' list.
 func (g *Gateway) roomMembers(room string) []string {
 	ms, ok := g.members[room]
 	if !ok {
@@ -498,7 +474,7 @@ func (g *Gateway) roomMembers(room string) []string {
 	return ms
 }
 
-// socketsOf returns the open sockets of users (Run's goroutine), in a
+// socketsOf returns the open sockets of users (Fan's caller), in a
 // slice that the next call reuses: clear it after use.
 func (g *Gateway) socketsOf(users []string) []*conn {
 	cs := g.targets[:0]

@@ -103,18 +103,6 @@ func (f *fakeViews) listed() int {
 	return f.lists
 }
 
-// chanFeed is a Feed fed by a test.
-type chanFeed chan Change
-
-func (f chanFeed) Next(ctx context.Context) (Change, error) {
-	select {
-	case ch := <-f:
-		return ch, nil
-	case <-ctx.Done():
-		return Change{}, ctx.Err()
-	}
-}
-
 // testGateway serves a gateway with one session (token "tok", user
 // alice, expiring at exp) on lc's listener (nil: the default).
 func testGateway(t *testing.T, cfg Config, exp time.Time, lc *net.ListenConfig) (*Gateway, *fakeViews, string) {
@@ -127,7 +115,7 @@ func testGatewayWith(t *testing.T, cmds *fakeCommands, cfg Config, exp time.Time
 		cfg.Logger = slog.New(slog.NewTextHandler(io.Discard, nil))
 	}
 	views := &fakeViews{sessions: map[string]SessionInfo{"tok": {ID: "s1", User: "alice", ExpiresAt: exp}}, members: map[string][]string{}}
-	g := New(cmds, views, nil, cfg)
+	g := New(cmds, views, cfg)
 	srv := httptest.NewUnstartedServer(g)
 	if lc != nil {
 		ln, err := lc.Listen(context.Background(), "tcp", "127.0.0.1:0")
@@ -576,11 +564,8 @@ func TestFanOutKeepsMembers(t *testing.T) {
 	g, views, addr := testGateway(t, Config{}, time.Now().Add(time.Hour), nil)
 	views.rooms = []RoomInfo{{ID: "r", Name: "r", Visibility: "public"}}
 	views.setMembers("r", "alice")
-	feed := make(chanFeed)
-	g.feed = feed
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
-	go g.Run(ctx)
 	wc := dialClient(t, addr)
 	next := func() map[string]any {
 		t.Helper()
@@ -600,7 +585,7 @@ func TestFanOutKeepsMembers(t *testing.T) {
 	}
 	post := func(seq uint64) {
 		t.Helper()
-		feed <- Change{Message: &RoomMessage{Room: "r", Message: Message{ID: fmt.Sprint(seq), Seq: seq, Kind: "chat", Text: "hi"}}}
+		g.Fan(Change{Message: &RoomMessage{Room: "r", Message: Message{ID: fmt.Sprint(seq), Seq: seq, Kind: "chat", Text: "hi"}}})
 		f := next()
 		if m, _ := f["message"].(map[string]any); f["type"] != "message" || m["seq"] != float64(seq) {
 			t.Fatalf("want message %d, got %v", seq, f)
@@ -621,7 +606,7 @@ func TestFanOutKeepsMembers(t *testing.T) {
 		t.Fatalf("members listed %d times for three messages", n)
 	}
 	views.setMembers("r", "alice", "bob")
-	feed <- Change{Member: &MemberChange{Room: "r", User: "bob", Change: "joined"}}
+	g.Fan(Change{Member: &MemberChange{Room: "r", User: "bob", Change: "joined"}})
 	if f := next(); f["type"] != "member" || f["user"] != "bob" {
 		t.Fatalf("want bob's join, got %v", f)
 	}

@@ -310,7 +310,11 @@ func New(ctx context.Context, cfg Config) (*App, error) {
 	limits.IdleTimeoutMs = cmp.Or(gt.IdleTimeout, 90*time.Second).Milliseconds()
 	limits.TypingTTLMs = cmp.Or(gt.TypingTTL, 3*time.Second).Milliseconds()
 	gcfg.Limits = limits
-	a.gateway = ws.New(&instrumentedCommands{Handlers: a.handlers, m: a.metrics}, wsViews{r}, &feed{reads: r}, gcfg)
+	a.gateway = ws.New(&instrumentedCommands{Handlers: a.handlers, m: a.metrics}, wsViews{r}, gcfg)
+	// The gateway fans out each change as the projections apply it, on
+	// the runner's goroutine: no queue and no hand-off between a commit
+	// and the sockets' queues. The runner's Close detaches it.
+	a.runner.Hub().Attach(r.fanOut(a.gateway))
 
 	// The bots: a reactor on the bus that calls Ollama from its own
 	// workers, shows typing through the gateway, and reports the backend's
@@ -447,20 +451,15 @@ func (a *App) Projections() (*projections.Set, *projections.Runner) { return a.s
 // Store exposes the event store (for tests and tools).
 func (a *App) Store() eventstore.Store { return a.store }
 
-// startLoops starts the projections, the bus and the gateway's fan-out.
+// startLoops starts the projections (and with them the gateway's
+// fan-out) and the bus.
 func (a *App) startLoops(ctx context.Context) error {
 	if err := a.runner.Start(ctx); err != nil {
 		return err
 	}
 	runCtx, cancel := context.WithCancel(context.Background())
 	a.cancel = cancel
-	a.wg.Add(2)
-	go func() {
-		defer a.wg.Done()
-		if err := a.gateway.Run(runCtx); err != nil {
-			a.log.Error("gateway fan-out stopped", "err", err)
-		}
-	}()
+	a.wg.Add(1)
 	go func() {
 		defer a.wg.Done()
 		// The bus primes its reactors by reading the log up to its

@@ -123,46 +123,25 @@ func (v wsViews) PresenceFor(viewer string) []ws.Presence {
 	return out
 }
 
-// feed is ws.Feed over one listener of every notice.
-type feed struct {
-	reads
-	l       *projections.Listener
-	pending []ws.Change
-}
-
-func (f *feed) Next(ctx context.Context) (ws.Change, error) {
-	for {
-		if len(f.pending) > 0 {
-			ch := f.pending[0]
-			f.pending = f.pending[1:]
-			return ch, nil
+// fanOut returns the hub sink that hands the gateway the changes of each
+// notice, on the projections runner's goroutine.
+func (r reads) fanOut(g *ws.Gateway) func(projections.Notice) {
+	var buf []ws.Change
+	return func(n projections.Notice) {
+		buf = r.changes(n, buf[:0])
+		for _, ch := range buf {
+			g.Fan(ch)
 		}
-		if f.l == nil {
-			f.l = f.runner.Hub().Listen(1<<16, projections.AllTopic())
-		}
-		select {
-		case <-ctx.Done():
-			return ws.Change{}, ctx.Err()
-		case n, ok := <-f.l.C():
-			if !ok {
-				err := f.l.Err()
-				f.l = nil
-				if errors.Is(err, projections.ErrResync) {
-					return ws.Change{}, ws.ErrResync
-				}
-				return ws.Change{}, err
-			}
-			f.pending = f.changes(n, f.pending)
-		}
+		clear(buf)
 	}
 }
 
 // changes appends the gateway's changes for a notice (none for notices it
 // does not fan out).
-func (f *feed) changes(n projections.Notice, out []ws.Change) []ws.Change {
+func (r reads) changes(n projections.Notice, out []ws.Change) []ws.Change {
 	switch n := n.(type) {
 	case projections.MessagePosted:
-		return append(out, ws.Change{Message: &ws.RoomMessage{Room: n.Room, Message: f.wsMessage(n.Message)}})
+		return append(out, ws.Change{Message: &ws.RoomMessage{Room: n.Room, Message: r.wsMessage(n.Message)}})
 	case projections.MemberChanged:
 		return append(out, ws.Change{Member: &ws.MemberChange{Room: n.Room, User: n.User, Change: string(n.Change)}})
 	case projections.ReadMarkerMoved:
