@@ -100,7 +100,6 @@ type Receipt struct {
 	Seq        uint64
 }
 
-
 // Config configures the gateway. Zero values take the defaults noted.
 type Config struct {
 	// OriginPatterns are the allowed Origin hosts besides the request's own
