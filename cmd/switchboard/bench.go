@@ -64,6 +64,7 @@ func benchCmd(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 	fs.IntVar(&o.SendQueue, "send-queue", 0, "override the gateway's per-socket send queue (frames); 0: the server's default")
 	fs.Uint64Var(&o.Seed, "seed", 1, "seed of the sender choice")
 	fs.StringVar(&o.ProfileDir, "profile", "", "directory for CPU and heap profiles of the server under test")
+	fs.StringVar(&o.LogDir, "server-log", "", "directory to keep the servers' logs in (default: removed with their data)")
 	fs.StringVar(&o.TempDir, "tmp", "", "directory for data directories and the disk probe (default: the system's)")
 	fs.BoolVar(&o.JSON, "json", false, "print the report as JSON")
 	if err := fs.Parse(args); err != nil {

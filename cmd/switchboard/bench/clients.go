@@ -162,7 +162,13 @@ func (c *wsClient) command(ctx context.Context, id string, f map[string]any) (in
 	f["id"] = id
 	b, _ := json.Marshal(f)
 	if err := c.write(ctx, b); err != nil {
-		return inFrame{}, err
+		// Say why the socket is gone if the server closed it.
+		select {
+		case <-c.done:
+			return inFrame{}, fmt.Errorf("%s: socket closed (%d %s): %v", f["type"], c.closeCode, c.goodbye, c.readErr)
+		case <-time.After(time.Second):
+			return inFrame{}, fmt.Errorf("%s: %w", f["type"], err)
+		}
 	}
 	select {
 	case r := <-ch:

@@ -64,6 +64,10 @@ type Options struct {
 	// ProfileDir, if set, receives a CPU and a heap profile of each child
 	// server during the measured window.
 	ProfileDir string
+	// LogDir, if set, keeps each child server's log there as <kind>.log
+	// (switchboard.log, baseline.log) instead of in its temporary data
+	// directory, which is removed.
+	LogDir string
 	// TempDir holds the children's data directories and the disk probe's
 	// file. Empty: os.TempDir().
 	TempDir string

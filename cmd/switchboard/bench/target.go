@@ -87,7 +87,11 @@ func startChild(ctx context.Context, o *Options, kind string, users int) (*targe
 			t.stop()
 		}
 	}()
-	t.logf, err = os.Create(filepath.Join(dir, "server.log"))
+	logPath := filepath.Join(dir, "server.log")
+	if o.LogDir != "" {
+		logPath = filepath.Join(o.LogDir, kind+".log")
+	}
+	t.logf, err = os.Create(logPath)
 	if err != nil {
 		return nil, err
 	}
