@@ -5,7 +5,10 @@
 // On disk (format.go): segment files %020d.seg, named by the position of
 // their first record, a new one every SegmentSize bytes; the writer's LOCK
 // file; and, beside each sealed segment (every segment but the newest, the
-// one appends go to), an index file %020d.idx (index.go).
+// one appends go to), an index file %020d.idx (index.go). The newest
+// segment may end with space preallocated ahead of the writes (zeros,
+// writer.go: preallocate), which a clean close, the sealing of the segment
+// and the open after a crash cut off.
 //
 // In memory: per segment the offsets of its records; per stream the
 // positions of its records; and per segment its record IDs, for

@@ -22,6 +22,12 @@ type File interface {
 	Close() error
 }
 
+// allocator is a File that can reserve space ahead of the writes
+// (osFile on Linux: fallocate).
+type allocator interface {
+	Allocate(off, n int64) error
+}
+
 type osFile struct{ *os.File }
 
 func (f osFile) Sync() error {

@@ -83,6 +83,9 @@ type segment struct {
 	f       File
 	offsets []int64 // offsets[i]: where the record at position first+i starts
 	size    int64   // bytes of complete appends
+	// alloc is where the file ends (the newest segment, writer only): at
+	// least size, more while space is preallocated ahead of the writes.
+	alloc int64
 	// The record IDs, by position: tab, built in bulk when the log was
 	// opened or the segment sealed, covers its records then; ids those
 	// indexed one by one since (appends; a read-only view's refresh).
@@ -124,7 +127,8 @@ type Store struct {
 	once    sync.Once
 
 	// writer-owned state
-	batchBuf []byte
+	batchBuf     []byte
+	allocRetryAt time.Time // no preallocation before (after a failure)
 
 	idx indexer // writes the index files of sealed segments
 
@@ -380,13 +384,17 @@ func (s *Store) scan(seg *segment, off int64, last bool, ids *[]idEntry) error {
 	)
 	bufOff := off // file offset of buf[0]
 	pos := off
+	// Reads start small and double: a read-only view's refresh usually
+	// finds a few new records, or none before preallocated zeros.
+	step := 64 << 10
 	for {
 		rel := int(pos - bufOff)
 		h, perr := parseHeader(buf[rel:])
 		if perr == errShort && bufOff+int64(len(buf)) < fileSize {
 			// Refill: keep the unread part, read more.
 			n := copy(buf[:cap(buf)], buf[rel:])
-			want := min(cap(buf), n+chunk)
+			want := min(cap(buf), n+step)
+			step = min(2*step, chunk)
 			m, rerr := seg.f.ReadAt(buf[n:want], pos+int64(n))
 			if rerr != nil && rerr != io.EOF {
 				return fmt.Errorf("eventstore: read %s: %w", seg.path, rerr)
@@ -459,30 +467,41 @@ func (s *Store) scan(seg *segment, off int64, last bool, ids *[]idEntry) error {
 		// directory tidy.
 		os.Remove(filepath.Join(s.dir, indexName(seg.first)))
 	}
+	seg.alloc = seg.size
 	return nil
 }
 
 // isTail reports whether damage at off can be the torn end of an
-// interrupted write rather than damage to committed data: the damaged frame
-// is the last of the file, or nothing but zeros (a size extended before its
-// data reached the disk) follows it.
+// interrupted write rather than damage to committed data: apart from
+// zeros at the end of the file (space preallocated ahead of the writes,
+// or a size extended before its data reached the disk), nothing follows
+// the damaged frame, or nothing at all is there.
 func (s *Store) isTail(seg *segment, off, fileSize int64) bool {
-	rest := make([]byte, fileSize-off)
-	if n, err := seg.f.ReadAt(rest, off); err != nil && err != io.EOF || int64(n) != fileSize-off {
-		return false
-	}
-	if len(rest) >= frameHeader {
-		n := int(binary.LittleEndian.Uint32(rest))
-		if n >= fixedPayload && n <= maxPayload && frameHeader+n >= len(rest) {
-			return true
-		}
-	}
-	for _, c := range rest {
-		if c != 0 {
+	var head [frameHeader]byte
+	end := off // the end of the last nonzero byte from off on
+	buf := make([]byte, min(fileSize-off, 1<<20))
+	for at := off; at < fileSize; {
+		n, err := seg.f.ReadAt(buf[:min(int64(len(buf)), fileSize-at)], at)
+		if err != nil && err != io.EOF || n == 0 {
 			return false
 		}
+		if at == off {
+			copy(head[:], buf[:n])
+		}
+		for i := n - 1; i >= 0; i-- {
+			if buf[i] != 0 {
+				end = at + int64(i) + 1
+				break
+			}
+		}
+		at += int64(n)
 	}
-	return true
+	rest := end - off
+	if rest < frameHeader {
+		return true // nothing, or a header cut short
+	}
+	n := int64(binary.LittleEndian.Uint32(head[:]))
+	return n >= fixedPayload && n <= maxPayload && frameHeader+n >= rest
 }
 
 // indexScanned adds one complete append found on disk to the index: its
@@ -563,6 +582,13 @@ func (s *Store) Close() error {
 		close(s.closing)
 		<-s.done
 		s.idx.wait()
+		// A clean close leaves the newest segment ending with its last
+		// record; if the trim fails, the next open cuts the zeros off.
+		if !s.opts.ReadOnly && len(s.segments) > 0 {
+			if err := s.trim(s.segments[len(s.segments)-1]); err != nil {
+				s.opts.Logger.Warn("eventstore: close", "err", err)
+			}
+		}
 		s.mu.Lock()
 		s.failed = eventstore.ErrClosed
 		close(s.notify)

@@ -283,22 +283,34 @@ func (s *Store) checkIDs(req *appendReq, batchIDs map[uuid.UUID]int, recs []pend
 func (s *Store) write(buf []byte, first uint64) error {
 	seg := s.segments[len(s.segments)-1]
 	if seg.size >= s.opts.SegmentSize && len(seg.offsets) > 0 {
+		// A sealed segment ends with its last record: the space
+		// preallocated beyond goes first (durably, before the next
+		// segment exists).
+		if err := s.trim(seg); err != nil {
+			return s.writeErr(err, false)
+		}
 		if err := s.newSegment(first); err != nil {
 			return s.writeErr(err, false)
 		}
 		s.idx.add(seg, nil) // sealed: index it in the background
 		seg = s.segments[len(s.segments)-1]
 	}
+	end := seg.size + int64(len(buf))
+	if end > seg.alloc {
+		s.preallocate(seg, end)
+	}
 	_, err := seg.f.WriteAt(buf, seg.size)
 	if err == nil {
 		err = seg.f.Sync()
 	}
 	if err == nil {
+		seg.alloc = max(seg.alloc, end)
 		return nil
 	}
 	// Cut back and make the cut durable. If that fails too, the file no
 	// longer matches the index: stop writing (fsync errors are not
 	// retried, see RELIABILITY: fsyncgate).
+	seg.alloc = seg.size
 	if terr := seg.f.Truncate(seg.size); terr != nil {
 		return s.writeErr(fmt.Errorf("%v; cutting back failed: %v", err, terr), true)
 	}
@@ -306,6 +318,46 @@ func (s *Store) write(buf []byte, first uint64) error {
 		return s.writeErr(fmt.Errorf("%v; syncing the cut failed: %v", err, serr), true)
 	}
 	return s.writeErr(err, false)
+}
+
+// preallocStep is how much space the writer reserves ahead of its writes
+// (at most the segment size).
+const preallocStep = 4 << 20
+
+// preallocate reserves space in the active segment up to past end, so
+// that the writes which fill it do not grow the file: an fdatasync that
+// need not also record a new file size is about a quarter cheaper, in
+// time and CPU (docs/PERFORMANCE.md). The space reads as zeros; an open
+// after a crash cuts it off like a torn tail, and the writer trims it
+// before sealing the segment and at Close. A failure (a file system
+// without fallocate, a full disk) only means writes grow the file, as
+// without preallocation; it is tried again a second later.
+func (s *Store) preallocate(seg *segment, end int64) {
+	a, ok := seg.f.(allocator)
+	if !ok || time.Now().Before(s.allocRetryAt) {
+		return
+	}
+	to := end + min(preallocStep, s.opts.SegmentSize)
+	if err := a.Allocate(seg.alloc, to-seg.alloc); err != nil {
+		s.allocRetryAt = time.Now().Add(time.Second)
+		return
+	}
+	seg.alloc = to
+}
+
+// trim cuts the space preallocated after seg's last record off, durably.
+func (s *Store) trim(seg *segment) error {
+	if seg.alloc <= seg.size {
+		return nil
+	}
+	if err := seg.f.Truncate(seg.size); err != nil {
+		return fmt.Errorf("eventstore: trim %s: %w", seg.path, err)
+	}
+	if err := seg.f.Sync(); err != nil {
+		return fmt.Errorf("eventstore: trim %s: %w", seg.path, err)
+	}
+	seg.alloc = seg.size
+	return nil
 }
 
 // writeErr classifies a failed write. A fatal error stops the writer:

@@ -107,3 +107,17 @@ func TestOptionsValidate(t *testing.T) {
 		}
 	}
 }
+
+// TestProbeDisk measures both ways of appending on a real file.
+func TestProbeDisk(t *testing.T) {
+	d, err := probeDisk(t.TempDir(), 20)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if d.Latency.N != 20 || d.Latency.P50 <= 0 || d.CPUMicros <= 0 {
+		t.Fatalf("growing: %+v, %.1f µs CPU", d.Latency, d.CPUMicros)
+	}
+	if p := d.Preallocated; p == nil || p.N != 20 || p.P50 <= 0 {
+		t.Fatalf("preallocated: %+v", p)
+	}
+}

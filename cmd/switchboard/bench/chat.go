@@ -590,13 +590,17 @@ func sleepUntil(ctx context.Context, t time.Time) {
 }
 
 // saveProfiles fetches a CPU profile of the middle of the measurement
-// window and a heap profile from the child, into o.ProfileDir.
+// window, the allocation profile at its start and at its end (compare
+// them with pprof -base for the window's allocations) and a heap profile
+// from the child, into o.ProfileDir.
 func saveProfiles(ctx context.Context, t *target, o *Options, res *ChatResult) string {
 	secs := max(1, int(o.Duration.Seconds())-2)
 	name := fmt.Sprintf("%s-u%d-r%d-m%d-%.0f", t.Kind, o.Users, o.Rooms, o.Members, o.Rate)
 	var files []string
 	for _, p := range []struct{ path, file string }{
+		{"/allocs", name + ".allocs-start.pprof"},
 		{"/profile?seconds=" + strconv.Itoa(secs), name + ".cpu.pprof"},
+		{"/allocs", name + ".allocs-end.pprof"},
 		{"/heap", name + ".heap.pprof"},
 	} {
 		path := filepath.Join(o.ProfileDir, p.file)

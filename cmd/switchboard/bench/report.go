@@ -17,8 +17,12 @@ func printReport(w io.Writer, r *Report) {
 		fmt.Fprintf(w, "note: %s\n", n)
 	}
 	if d := r.Disk; d != nil {
-		fmt.Fprintf(w, "\ndisk (%s): %d × write 256 B + fdatasync: p50 %.3f ms, p99 %.3f ms, max %.3f ms\n",
-			d.Dir, d.Writes, d.Latency.P50, d.Latency.P99, d.Latency.Max)
+		fmt.Fprintf(w, "\ndisk (%s): %d × write 256 B + fdatasync: p50 %.3f ms, p99 %.3f ms, max %.3f ms, CPU %.0f µs each (file growing)\n",
+			d.Dir, d.Writes, d.Latency.P50, d.Latency.P99, d.Latency.Max, d.CPUMicros)
+		if p := d.Preallocated; p != nil {
+			fmt.Fprintf(w, "disk (%s): the same into preallocated space: p50 %.3f ms, p99 %.3f ms, max %.3f ms, CPU %.0f µs each\n",
+				d.Dir, p.P50, p.P99, p.Max, d.PreallocatedCPUMicros)
+		}
 	}
 	if len(r.Chat) > 0 {
 		printChat(w, r.Chat, r.Ratios)
