@@ -47,9 +47,8 @@ type Options struct {
 // every projection whose checkpoint is below it, so projections restored
 // at different positions each replay only what they lack. Live, one
 // goroutine follows a subscription and decodes and applies each record as
-// it is committed. Applying is
-// idempotent by position: a record at or below a projection's checkpoint
-// is never applied to it again.
+// it is committed. Applying is idempotent by position: a record at or
+// below a projection's checkpoint is never applied to it again.
 //
 // After a record is applied to every projection, Applied reaches its
 // position, Sync calls waiting for it return, and the notices it causes are

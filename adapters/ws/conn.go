@@ -389,6 +389,9 @@ func (c *conn) fillLocked(ctx context.Context, roomID string, upTo uint64) error
 	return nil
 }
 
+// fillTimeout bounds a gap fill made while fanning out.
+const fillTimeout = 2 * time.Second
+
 // deliver sends a room message frame unless this socket already has it;
 // if messages are missing before it, they are sent first.
 func (c *conn) deliver(roomID string, seq uint64, b []byte) {
@@ -404,7 +407,11 @@ func (c *conn) deliver(roomID string, seq uint64, b []byte) {
 		c.rooms[roomID] = seq
 		c.enqueueLocked(b)
 	default:
-		if err := c.fillLocked(context.Background(), roomID, seq); err != nil {
+		// On the views' goroutine (Fan): bounded, in case the fill has to
+		// read old messages from a store that does not answer.
+		ctx, cancel := context.WithTimeout(context.Background(), fillTimeout)
+		defer cancel()
+		if err := c.fillLocked(ctx, roomID, seq); err != nil {
 			c.g.log.Warn("ws: gap fill", "user", c.user, "room", roomID, "err", err)
 		}
 	}
