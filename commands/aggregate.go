@@ -2,6 +2,7 @@ package commands
 
 import (
 	"context"
+	"crypto/sha1"
 	"errors"
 	"fmt"
 	"math/rand/v2"
@@ -60,25 +61,42 @@ var (
 // the client chose for it (the `id` of a WebSocket frame). The scope of a
 // client id is one user.
 func ClientCommandID(user, clientID string) uuid.UUID {
-	return uuid.NewSHA1(nsClient, []byte(user+"\x00"+clientID))
+	return nameUUID(nsClient, user, "\x00", clientID)
 }
 
 // ReactionID derives the id of a command a reactor issues in response to
 // an event, so a redelivered event never acts twice. what distinguishes
 // several reactions to one event ("reserve", "reply").
 func ReactionID(trigger uuid.UUID, what string) uuid.UUID {
-	return uuid.NewSHA1(nsReaction, append(trigger[:], what...))
+	return nameUUID(nsReaction, string(trigger[:]), what)
 }
 
 // SystemCommandID derives the id of a command the system issues on its own
 // account (seeding, sweeping) from a description that is unique to it.
 func SystemCommandID(what string) uuid.UUID {
-	return uuid.NewSHA1(nsSystem, []byte(what))
+	return nameUUID(nsSystem, what)
 }
 
 // eventID derives the ID of the i-th event a command appends to a stream.
 func eventID(cmd uuid.UUID, stream string, i int) uuid.UUID {
-	return uuid.NewSHA1(cmd, []byte(stream+"\x00"+strconv.Itoa(i)))
+	return nameUUID(cmd, stream, "\x00", strconv.Itoa(i))
+}
+
+// nameUUID is uuid.NewSHA1(space, name), name being the concatenation of
+// parts, without allocating when the name is short: every command and
+// event ID is one, so this is on the path of every message.
+func nameUUID(space uuid.UUID, parts ...string) uuid.UUID {
+	var arr [192]byte
+	b := append(arr[:0], space[:]...)
+	for _, p := range parts {
+		b = append(b, p...)
+	}
+	sum := sha1.Sum(b)
+	var u uuid.UUID
+	copy(u[:], sum[:])
+	u[6] = u[6]&0x0f | 0x50 // version 5 (name-based, SHA-1)
+	u[8] = u[8]&0x3f | 0x80 // RFC 4122 variant
+	return u
 }
 
 // kind describes one aggregate type to the shared loop.

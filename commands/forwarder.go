@@ -357,15 +357,17 @@ func (f *forwarder) run(ctx context.Context, from uint64) (err error) {
 		}
 	}()
 
+	// While a position is unsaved, Next waits with a deadline at which
+	// to save if no record comes (a Next ended by its context loses
+	// nothing).
+	var saveBy deadlineCtx
+	defer saveBy.stop()
 	for {
-		next, cancel := ctx, context.CancelFunc(func() {})
+		next := ctx
 		if pos != saved {
-			// Wake up to save if no record comes in time; a Next ended by
-			// its context loses nothing.
-			next, cancel = context.WithDeadline(ctx, unsavedSince.Add(f.interval))
+			next = saveBy.at(ctx, unsavedSince.Add(f.interval))
 		}
 		rec, err := sub.Next(next)
-		cancel()
 		switch {
 		case ctx.Err() != nil:
 			// Stopping; a record Next may have returned is not published,
@@ -463,4 +465,28 @@ func selectorsOf(reactors []cqrs.EventHandler) (sels []Selector, all bool) {
 		sels = append(sels, sel)
 	}
 	return sels, false
+}
+
+// deadlineCtx is a context with a deadline that serves every wait until the
+// deadline moves: one context per unsaved stretch, not one per record.
+type deadlineCtx struct {
+	ctx    context.Context
+	cancel context.CancelFunc
+	when   time.Time
+}
+
+// at returns a context of parent that ends at when.
+func (d *deadlineCtx) at(parent context.Context, when time.Time) context.Context {
+	if d.ctx == nil || !when.Equal(d.when) {
+		d.stop()
+		d.ctx, d.cancel = context.WithDeadline(parent, when)
+		d.when = when
+	}
+	return d.ctx
+}
+
+func (d *deadlineCtx) stop() {
+	if d.cancel != nil {
+		d.cancel()
+	}
 }

@@ -4,8 +4,6 @@ import (
 	"context"
 	"strconv"
 
-	"github.com/google/uuid"
-
 	"switchboard/domain/room"
 )
 
@@ -20,6 +18,6 @@ func (h *Handlers) MoveReadMarker(ctx context.Context, c MoveReadMarker) (Ack, e
 	at := h.now()
 	// The marker's value makes the command's identity: moving to the same
 	// seq twice is the same command.
-	meta := Meta{User: c.User, CommandID: uuid.NewSHA1(nsClient, []byte(c.User+"\x00read\x00"+c.Room+"\x00"+strconv.FormatUint(c.Seq, 10))), At: at}
+	meta := Meta{User: c.User, CommandID: nameUUID(nsClient, c.User, "\x00read\x00", c.Room, "\x00", strconv.FormatUint(c.Seq, 10)), At: at}
 	return h.roomCommand(ctx, c.Room, room.MoveReadMarker{Room: c.Room, By: c.User, Seq: c.Seq, At: at}, meta)
 }

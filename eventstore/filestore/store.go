@@ -637,6 +637,12 @@ func (s *Store) Streams(fn func(name string, records int)) {
 
 // ReadAll implements eventstore.Store.
 func (s *Store) ReadAll(ctx context.Context, from uint64, limit int) ([]eventstore.Record, error) {
+	return s.readAll(ctx, from, limit, nil)
+}
+
+// readAll is ReadAll; records read from the tail cache go into dst's
+// array (a subscription's, reused from one read to the next).
+func (s *Store) readAll(ctx context.Context, from uint64, limit int, dst []eventstore.Record) ([]eventstore.Record, error) {
 	if s.closed.Load() {
 		return nil, eventstore.ErrClosed
 	}
@@ -659,7 +665,7 @@ func (s *Store) ReadAll(ctx context.Context, from uint64, limit int) ([]eventsto
 	if uint64(limit) < to-from+1 {
 		to = from + uint64(limit) - 1
 	}
-	if recs, ok := s.cache.rangeCopy(from, to); ok {
+	if recs, ok := s.cache.rangeCopy(from, to, dst); ok {
 		s.mu.RUnlock()
 		return recs, nil
 	}
@@ -872,7 +878,14 @@ func (sub *subscription) Next(ctx context.Context) (eventstore.Record, error) {
 		s.mu.RLock()
 		wait := s.notify
 		s.mu.RUnlock()
-		recs, err := s.ReadAll(ctx, sub.next, 1024)
+		// The records returned so far were copies: a small array is
+		// reused (a large one, of a catch-up read, would keep its old
+		// records' data alive).
+		dst := sub.buf[:0]
+		if cap(dst) > 64 {
+			dst = nil
+		}
+		recs, err := s.readAll(ctx, sub.next, 1024, dst)
 		if err != nil {
 			return eventstore.Record{}, err
 		}

@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"fmt"
+	"slices"
 	"sync"
 	"time"
 
@@ -433,13 +434,13 @@ func (c *recordCache) get(p uint64) (eventstore.Record, bool) {
 	return c.ring[p%uint64(len(c.ring))], true
 }
 
-func (c *recordCache) rangeCopy(from, to uint64) ([]eventstore.Record, bool) {
+func (c *recordCache) rangeCopy(from, to uint64, out []eventstore.Record) ([]eventstore.Record, bool) {
 	if c.n == 0 || from < c.first || to >= c.first+uint64(c.n) {
 		return nil, false
 	}
 	// Readers get their own copy of the data: nothing they do to it can
 	// reach the cache or another reader.
-	out := make([]eventstore.Record, 0, to-from+1)
+	out = slices.Grow(out[:0], int(to-from+1))
 	size := 0
 	for p := from; p <= to; p++ {
 		size += len(c.ring[p%uint64(len(c.ring))].Data)
