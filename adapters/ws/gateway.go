@@ -381,6 +381,16 @@ func (g *Gateway) unregister(c *conn) (last bool) {
 // to the projections' hub). It never waits for a socket: frames go to
 // bounded per-socket queues, and a full queue cuts its socket off (4008).
 func (g *Gateway) Fan(ch Change) {
+	defer func() {
+		// A bug here must not stop the views (Fan runs on their
+		// goroutine) nor leave anyone silently without a message: every
+		// socket is told to reconnect, and resumes from the views.
+		if p := recover(); p != nil {
+			g.log.Error("ws: panic in fan-out; reconnecting every socket", "panic", fmt.Sprint(p), "stack", string(debug.Stack()))
+			clear(g.members)
+			g.each(func(c *conn) { c.cut(closeSlowConsumer, reasonSlowConsumer) })
+		}
+	}()
 	if g.Stats.Connections.Load() == 0 {
 		// Nobody to tell (a start catching up with the log): a socket
 		// that connects later reads the views as they are then.

@@ -52,6 +52,7 @@ type fakeViews struct {
 	rooms    []RoomInfo          // everyone's
 	members  map[string][]string // by room
 	lists    int                 // calls of Members
+	broken   string              // Members of this room panics
 }
 
 func (f *fakeViews) SessionByTokenHash(hash string) (SessionInfo, bool) {
@@ -87,6 +88,9 @@ func (f *fakeViews) Latest(string) ([]Message, bool) { return nil, true }
 func (f *fakeViews) Members(room string) []string {
 	f.mu.Lock()
 	defer f.mu.Unlock()
+	if room == f.broken {
+		panic("broken views")
+	}
 	f.lists++
 	return f.members[room]
 }
@@ -615,5 +619,55 @@ func TestFanOutKeepsMembers(t *testing.T) {
 	post(5)
 	if n := views.listed() - listed; n != 1 {
 		t.Fatalf("members listed %d times for two messages after a join", n)
+	}
+}
+
+// TestFanSurvivesAPanic: a panic while fanning out is logged, every
+// socket is told to reconnect (4008), and the next change fans out.
+func TestFanSurvivesAPanic(t *testing.T) {
+	g, views, addr := testGateway(t, Config{}, time.Now().Add(time.Hour), nil)
+	views.rooms = []RoomInfo{{ID: "r", Name: "r", Visibility: "public"}, {ID: "bad", Name: "bad", Visibility: "public"}}
+	views.setMembers("r", "alice")
+	views.broken = "bad"
+	wc := dialClient(t, addr)
+	deadline := time.Now().Add(10 * time.Second)
+	for len(g.conns("alice")) == 0 {
+		if time.Now().After(deadline) {
+			t.Fatal("no socket registered")
+		}
+		time.Sleep(5 * time.Millisecond)
+	}
+	first := g.conns("alice")[0]
+	g.Fan(Change{Message: &RoomMessage{Room: "bad", Message: Message{ID: "1", Seq: 1, Kind: "chat", Text: "hi"}}})
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	for {
+		_, _, err := wc.Read(ctx)
+		if err != nil {
+			if got := websocket.CloseStatus(err); got != closeSlowConsumer {
+				t.Fatalf("closed with %v (%v), want 4008", got, err)
+			}
+			break
+		}
+	}
+	// The gateway goes on: a new socket gets the next message.
+	wc2 := dialClient(t, addr)
+	for cs := g.conns("alice"); len(cs) != 1 || cs[0] == first; cs = g.conns("alice") {
+		if time.Now().After(deadline) {
+			t.Fatal("the new socket is not the only one registered")
+		}
+		time.Sleep(5 * time.Millisecond)
+	}
+	g.Fan(Change{Message: &RoomMessage{Room: "r", Message: Message{ID: "2", Seq: 1, Kind: "chat", Text: "again"}}})
+	for {
+		_, b, err := wc2.Read(ctx)
+		if err != nil {
+			t.Fatal(err)
+		}
+		var f map[string]any
+		json.Unmarshal(b, &f)
+		if f["type"] == "message" {
+			break
+		}
 	}
 }
