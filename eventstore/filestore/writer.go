@@ -327,12 +327,14 @@ const preallocStep = 4 << 20
 
 // preallocate reserves space in the active segment up to past end, so
 // that the writes which fill it do not grow the file: an fdatasync that
-// need not also record a new file size is about a quarter cheaper, in
-// time and CPU (docs/PERFORMANCE.md). The space reads as zeros; an open
-// after a crash cuts it off like a torn tail, and the writer trims it
-// before sealing the segment and at Close. A failure (a file system
-// without fallocate, a full disk) only means writes grow the file, as
-// without preallocation; it is tried again a second later.
+// need not also record a new file size and allocate blocks took a third
+// less time and half the CPU on the development machine (docs/STORAGE.md).
+// Durability is unchanged: fdatasync makes the written blocks' extents
+// durable as written, as it must for the data to be read back. The space
+// reads as zeros; an open after a crash cuts it off like a torn tail, and
+// the writer trims it before sealing the segment and at Close. A failure
+// (a file system without fallocate, a full disk) only means writes grow
+// the file, as without preallocation; it is tried again a second later.
 func (s *Store) preallocate(seg *segment, end int64) {
 	a, ok := seg.f.(allocator)
 	if !ok || time.Now().Before(s.allocRetryAt) {
