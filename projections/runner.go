@@ -469,6 +469,17 @@ func (r *Runner) Sync(ctx context.Context, pos uint64) error {
 	}
 }
 
+// SyncHead waits until the projections have applied every record the log
+// held when it was called (ctx ends, or the runner stops): whatever was
+// acknowledged before, through any channel, is then visible.
+func (r *Runner) SyncHead(ctx context.Context) error {
+	head, err := r.store.Head(ctx)
+	if err != nil {
+		return err
+	}
+	return r.Sync(ctx, head)
+}
+
 // Ready reports whether the projections have caught up with the log's
 // head as of Start (for /readyz). It stays true afterwards.
 func (r *Runner) Ready() bool {

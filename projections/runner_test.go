@@ -347,3 +347,23 @@ func TestRunnerSinkSeesAppliedState(t *testing.T) {
 		t.Fatalf("%d problems, first: %s", len(problems), problems[0])
 	}
 }
+
+// SyncHead waits for everything the log held when it was called.
+func TestSyncHead(t *testing.T) {
+	t.Parallel()
+	store := memstore.New()
+	w := newWorld(9)
+	r, _ := startRunner(t, store, Options{})
+	for range 5 {
+		head := w.fill(t, store, 200)
+		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+		err := r.SyncHead(ctx)
+		cancel()
+		if err != nil {
+			t.Fatal(err)
+		}
+		if a := r.Applied(); a < head {
+			t.Fatalf("SyncHead returned at %d, the log's head was %d", a, head)
+		}
+	}
+}

@@ -56,6 +56,10 @@ type Views interface {
 	// Sync waits until the views have applied the log up to position, or
 	// ctx ends.
 	Sync(ctx context.Context, position uint64) error
+	// CatchUp waits until the views have applied everything the log held
+	// when it was called, or ctx ends: a post acknowledged on a WebSocket
+	// is then in the room's messages.
+	CatchUp(ctx context.Context) error
 	// Ready is nil once the projections have caught up with the log, and
 	// says why not otherwise.
 	Ready() error

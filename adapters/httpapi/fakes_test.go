@@ -317,6 +317,14 @@ func (f *fake) Page(ctx context.Context, roomID string, before uint64, limit int
 	return out, nil
 }
 
+// CatchUp applies every pending change.
+func (f *fake) CatchUp(ctx context.Context) error {
+	f.mu.Lock()
+	pos := f.pos
+	f.mu.Unlock()
+	return f.Sync(ctx, pos)
+}
+
 func (f *fake) Sync(ctx context.Context, position uint64) error {
 	f.mu.Lock()
 	defer f.mu.Unlock()

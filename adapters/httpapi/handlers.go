@@ -102,6 +102,14 @@ func (a *API) messages(w http.ResponseWriter, r *http.Request) error {
 		}
 		return errNotFound
 	}
+	// Read your writes: a post acknowledged on a WebSocket just before
+	// this request is in the page. If the read side does not catch up
+	// within SyncTimeout, the page shows what it has.
+	ctx, cancel := context.WithTimeout(r.Context(), a.cfg.SyncTimeout)
+	if err := a.views.CatchUp(ctx); err != nil {
+		a.log.Warn("httpapi: messages served before the read side caught up", "room", id, "err", err)
+	}
+	cancel()
 	msgs, err := a.views.Page(r.Context(), id, before, limit+1)
 	if err != nil {
 		return err

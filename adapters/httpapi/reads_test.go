@@ -147,3 +147,31 @@ func TestMessages(t *testing.T) {
 	e.fake.set(func(f *fake) { f.failPage = eventstore.ErrUnavailable })
 	expect(t, e.get("/api/rooms/general/messages", tok), http.StatusServiceUnavailable, "unavailable")
 }
+
+// A post the write side acknowledged (here: recorded, not yet applied by
+// the read side) is in the next page of messages: the API catches the
+// read side up first.
+func TestMessagesReadYourWrites(t *testing.T) {
+	t.Parallel()
+	e := newEnv(t)
+	e.fake.seedUser("alice", "correct horse", false)
+	e.fake.seedRoom(httpapi.Room{ID: "general", Visibility: "public"}, "alice")
+	e.fake.seedMessages("general", 3)
+	tok := e.login("alice", "correct horse")
+	e.fake.set(func(f *fake) {
+		f.record(func() {
+			f.msgs["general"] = append(f.msgs["general"], httpapi.Message{ID: "m4", Seq: 4, Sender: "alice", Kind: "chat", Text: "just acked"})
+		})
+	})
+	r := e.get("/api/rooms/general/messages", tok)
+	expect(t, r, http.StatusOK, "")
+	var p struct {
+		Room     string            `json:"room"`
+		Messages []httpapi.Message `json:"messages"`
+		Complete bool              `json:"complete"`
+	}
+	r.data(t, &p)
+	if len(p.Messages) != 4 || p.Messages[0].Seq != 4 {
+		t.Fatalf("got %d messages, newest %+v; want the acknowledged seq 4 first", len(p.Messages), p.Messages)
+	}
+}

@@ -263,6 +263,7 @@ func (v apiViews) Page(ctx context.Context, room string, before uint64, limit in
 }
 
 func (v apiViews) Sync(ctx context.Context, pos uint64) error { return v.runner.Sync(ctx, pos) }
+func (v apiViews) CatchUp(ctx context.Context) error          { return v.runner.SyncHead(ctx) }
 
 func (v apiViews) Ready() error {
 	if err := v.runner.Err(); err != nil {
