@@ -57,8 +57,9 @@ type Views interface {
 	// ctx ends.
 	Sync(ctx context.Context, position uint64) error
 	// CatchUp waits until the views have applied everything the log held
-	// when it was called, or ctx ends: a post acknowledged on a WebSocket
-	// is then in the room's messages.
+	// when it was called (as far as this node knows it), or ctx ends: a
+	// post this node acknowledged on a WebSocket is then in the room's
+	// messages.
 	CatchUp(ctx context.Context) error
 	// Ready is nil once the projections have caught up with the log, and
 	// says why not otherwise.
