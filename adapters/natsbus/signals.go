@@ -1,7 +1,6 @@
 package natsbus
 
 import (
-	"context"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -16,14 +15,24 @@ import (
 
 // Signals carries typing indicators between the nodes on core NATS (see
 // the package documentation). It implements the gateway's Signals port.
+//
+// It publishes through watermill-nats and receives with a plain nats.go
+// subscription: watermill-nats v2.1.3's Subscriber closes its output
+// channel while a message callback may still be sending to it (a data
+// race the race detector caught in CI when a signal arrived during
+// Close), and signals need nothing a Watermill subscriber adds (no acks,
+// no redelivery).
 type Signals struct {
 	pub     *wmnats.Publisher
-	sub     *wmnats.Subscriber
+	conn    *nats.Conn // the subscriber's
+	sub     *nats.Subscription
 	subject string
 	log     *slog.Logger
-	cancel  context.CancelFunc
-	done    chan struct{}
+
+	mu      sync.Mutex // held while delivering; closed is set under it
+	closed  bool
 	once    sync.Once
+	deliver func(room, user string, typing bool)
 }
 
 // typingSignal is the wire form of a typing indicator.
@@ -69,45 +78,35 @@ func NewSignals(cfg Config, deliver func(room, user string, typing bool)) (*Sign
 		pub.Close()
 		return nil, err
 	}
-	sub, err := wmnats.NewSubscriberWithNatsConn(sc, wmnats.SubscriberSubscriptionConfig{
-		Unmarshaler: &wmnats.NATSMarshaler{}, JetStream: off,
-	}, logger)
-	if err != nil {
+	s := &Signals{pub: pub, conn: sc, subject: cfg.Prefix + ".typing", log: cfg.Logger.With("component", "nats"), deliver: deliver}
+	// nats.go calls the handler from one goroutine per subscription, so
+	// signals are delivered one at a time, in the order they arrive.
+	if s.sub, err = sc.Subscribe(s.subject, s.receive); err != nil {
 		pub.Close()
 		sc.Close()
-		return nil, fmt.Errorf("natsbus: signals subscriber: %w", err)
-	}
-	s := &Signals{pub: pub, sub: sub, subject: cfg.Prefix + ".typing", log: cfg.Logger.With("component", "nats"), done: make(chan struct{})}
-	ctx, cancel := context.WithCancel(context.Background())
-	s.cancel = cancel
-	msgs, err := sub.Subscribe(ctx, s.subject)
-	if err != nil {
-		cancel()
-		pub.Close()
-		sub.Close()
 		return nil, fmt.Errorf("natsbus: subscribe to %s: %w", s.subject, err)
 	}
-	// The subscription exists on the server once Subscribe returns; a
-	// round trip makes sure, so that the first signal published after
-	// NewSignals comes back.
+	// A round trip makes sure the subscription exists on the server, so
+	// that the first signal published after NewSignals comes back.
 	if err := sc.Flush(); err != nil {
 		s.log.Warn("NATS flush after subscribing", "err", err)
 	}
-	go s.receive(msgs, deliver)
 	return s, nil
 }
 
-func (s *Signals) receive(msgs <-chan *message.Message, deliver func(room, user string, typing bool)) {
-	defer close(s.done)
-	for m := range msgs {
-		var sig typingSignal
-		if err := json.Unmarshal(m.Payload, &sig); err != nil || sig.Room == "" || sig.User == "" ||
-			len(sig.Room) > maxSignalField || len(sig.User) > maxSignalField {
-			s.log.Debug("dropped a malformed typing signal", "subject", s.subject)
-		} else {
-			deliver(sig.Room, sig.User, sig.Typing)
-		}
-		m.Ack()
+// receive delivers one signal (the subscription's goroutine). The
+// payload is what watermill-nats's publisher put in the message's data.
+func (s *Signals) receive(m *nats.Msg) {
+	var sig typingSignal
+	if err := json.Unmarshal(m.Data, &sig); err != nil || sig.Room == "" || sig.User == "" ||
+		len(sig.Room) > maxSignalField || len(sig.User) > maxSignalField {
+		s.log.Debug("dropped a malformed typing signal", "subject", s.subject)
+		return
+	}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if !s.closed {
+		s.deliver(sig.Room, sig.User, sig.Typing)
 	}
 }
 
@@ -120,13 +119,19 @@ func (s *Signals) PublishTyping(room, user string, typing bool) error {
 	return s.pub.Publish(s.subject, message.NewMessage(watermill.NewUUID(), b))
 }
 
-// Close stops delivering and closes the connections.
+// Close stops delivering (no signal is delivered once it returns) and
+// closes the connections.
 func (s *Signals) Close() error {
 	var errs []error
 	s.once.Do(func() {
-		s.cancel()
-		errs = append(errs, s.sub.Close(), s.pub.Close())
-		<-s.done
+		s.mu.Lock()
+		s.closed = true
+		s.mu.Unlock()
+		if err := s.sub.Unsubscribe(); err != nil && !errors.Is(err, nats.ErrConnectionClosed) {
+			errs = append(errs, err)
+		}
+		s.conn.Close()
+		errs = append(errs, s.pub.Close())
 	})
 	return errors.Join(errs...)
 }
