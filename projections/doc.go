@@ -18,7 +18,8 @@
 //
 // Every query takes the projection's read lock and returns copies. Queries
 // reflect some position at or after the last Sync that returned; use
-// Runner.Sync(ctx, appendResult.Position) to read your own writes.
+// Runner.Sync(ctx, appendResult.Position) to read your own writes, or
+// Runner.SyncHead(ctx) to read everything acknowledged before the call.
 //
 // # Wiring (for the gateway)
 //
@@ -26,12 +27,19 @@
 //	r, err := projections.NewRunner(store, projections.Options{
 //		SnapshotDir: projections.SnapshotDir(dataDir), Logf: log.Printf,
 //	}, set.All()...)
+//	r.Hub().Attach(fanOut)     // before Start: every notice, on the runner's goroutine
 //	err = r.Start(ctx)         // restores snapshots, starts following
 //	r.WaitReady(ctx)           // or r.Ready() for /readyz
+//	r.Close()                  // final snapshot
+//
+// Switchboard's gateway is such a sink (cmd wires fanOut to
+// ws.Gateway.Fan): no queue and no hand-off between a record's commit and
+// the sockets' queues. A consumer that must not hold up the runner
+// listens instead, with a buffer, per topic:
+//
 //	l := r.Hub().Listen(0, projections.UserTopic(me), projections.PresenceTopic())
 //	l.Add(projections.RoomTopic(room)) // on join; then read set.History.Latest
 //	for n := range l.C() { … }  // then l.Err(): ErrResync means re-read
-//	r.Close()                  // final snapshot
 //
 // # Files
 //
