@@ -4,8 +4,6 @@ import (
 	"context"
 	"time"
 
-	"github.com/google/uuid"
-
 	"switchboard/domain/presence"
 )
 
@@ -21,7 +19,7 @@ func (h *Handlers) SetStatus(ctx context.Context, userHandle string, status pres
 // what they do and the time.
 func (h *Handlers) presenceCommand(ctx context.Context, userHandle, what string, cmd func(time.Time) presence.Command) (uint64, error) {
 	at := h.now()
-	id := uuid.NewSHA1(nsSystem, []byte("presence\x00"+userHandle+"\x00"+what+"\x00"+at.Format(time.RFC3339Nano)))
+	id := nameUUID(nsSystem, "presence\x00", userHandle, "\x00", what, "\x00", at.Format(time.RFC3339Nano))
 	out, err := h.presence.execute(ctx, userHandle, cmd(at), Meta{User: userHandle, CommandID: id, At: at})
 	return out.Result.Position, err
 }

@@ -226,13 +226,7 @@ func BenchmarkAppendToSubscriber(b *testing.B) {
 // scanned and checked.
 func BenchmarkOpen(b *testing.B) {
 	const n = 1_000_000
-	dir := b.TempDir()
-	s, err := Open(dir, Options{})
-	if err != nil {
-		b.Fatal(err)
-	}
-	fill(b, s, n)
-	s.Close()
+	dir := filledLog(b, n)
 	for _, keep := range []bool{true, false} {
 		name := "index-files"
 		if !keep {
@@ -311,9 +305,9 @@ func liveHeap() uint64 {
 	return ms.HeapAlloc
 }
 
-// reopenedLog writes n records to a fresh log, closes it and opens it
-// again: reads then come from the files, not the tail cache.
-func reopenedLog(b *testing.B, n int) *Store {
+// filledLog writes n records to a fresh log, closes it and returns its
+// directory.
+func filledLog(b *testing.B, n int) string {
 	b.Helper()
 	dir := b.TempDir()
 	s, err := Open(dir, Options{})
@@ -322,7 +316,14 @@ func reopenedLog(b *testing.B, n int) *Store {
 	}
 	fill(b, s, n)
 	s.Close()
-	s, err = Open(dir, Options{})
+	return dir
+}
+
+// reopenedLog writes n records to a fresh log, closes it and opens it
+// again: reads then come from the files, not the tail cache.
+func reopenedLog(b *testing.B, n int) *Store {
+	b.Helper()
+	s, err := Open(filledLog(b, n), Options{})
 	if err != nil {
 		b.Fatal(err)
 	}

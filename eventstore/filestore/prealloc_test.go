@@ -20,24 +20,6 @@ func fileSize(t *testing.T, path string) int64 {
 	return fi.Size()
 }
 
-// copyLog copies the segment files of dir as they are on disk now, as a
-// crash would leave them (the store stays open).
-func copyLog(t *testing.T, dir string) string {
-	t.Helper()
-	to := t.TempDir()
-	segs, _ := filepath.Glob(filepath.Join(dir, "*.seg"))
-	for _, p := range segs {
-		b, err := os.ReadFile(p)
-		if err != nil {
-			t.Fatal(err)
-		}
-		if err := os.WriteFile(filepath.Join(to, filepath.Base(p)), b, 0o644); err != nil {
-			t.Fatal(err)
-		}
-	}
-	return to
-}
-
 // The writer reserves space ahead of its writes in the newest segment;
 // a crash leaves it as zeros, which the next open cuts off like a torn
 // tail; a clean close, and the sealing of a segment, trim it.
@@ -71,8 +53,8 @@ func TestPreallocation(t *testing.T) {
 	head += 2
 	data = seg.size
 
-	// "Crash": the files as they are now.
-	crashed := copyLog(t, dir)
+	// "Crash": the files as they are now (the store stays open).
+	crashed := copyDir(t, dir)
 	c := mustOpen(t, crashed, Options{})
 	if h, _ := c.Head(ctx); h != head {
 		t.Fatalf("after a crash: head %d, want %d", h, head)

@@ -79,7 +79,9 @@ func probeWrites(dir string, n int, prealloc bool) (Latency, float64, error) {
 	return summarize(samples), cpu, nil
 }
 
-// processCPU returns this process's user and system CPU time so far.
+// processCPU returns this process's user and system CPU time so far, from
+// getrusage: microseconds, where readProc's /proc figures count 10 ms
+// ticks (a whole probe is a few tens of milliseconds of CPU).
 func processCPU() time.Duration {
 	var ru syscall.Rusage
 	if syscall.Getrusage(syscall.RUSAGE_SELF, &ru) != nil {
